@@ -1,0 +1,33 @@
+"""Exceptions raised by skralif.
+
+Every exception subclasses :class:`SkralifError` and the builtin that matches
+what went wrong, so ``except ValueError`` keeps working for callers that do
+not know about skralif.
+"""
+
+__all__ = [
+    "SkralifError",
+    "ConvergenceError",
+    "LiSSADivergenceError",
+    "HessianTooLargeError",
+]
+
+
+class SkralifError(Exception):
+    """Base class of every exception raised by skralif."""
+
+
+class ConvergenceError(SkralifError, RuntimeError):
+    """An iterative solver failed in a way that makes its result unusable."""
+
+
+class LiSSADivergenceError(ConvergenceError, ValueError):
+    """The LiSSA recursion diverged, almost always because ``scale`` is too small.
+
+    It is also a :class:`ValueError` because the fix is a different value of
+    the backend's ``scale`` (or ``damping``) parameter.
+    """
+
+
+class HessianTooLargeError(SkralifError, MemoryError):
+    """A dense Hessian would not fit in the memory allowed for it."""

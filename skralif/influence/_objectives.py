@@ -1,0 +1,218 @@
+"""Training objectives whose Hessian the inverse-HVP backends invert.
+
+An objective is ``J(theta) = (1/n) sum_i loss(x_i, y_i; theta) + damping/2 ||theta||^2``
+over a chosen set of parameters ``theta`` (flattened to one vector of length
+``n_params``), evaluated at the net's current weights. Backends only ever call
+
+- ``hvp(v, rows=None)``: ``H v``, with ``H`` the Hessian of ``J`` restricted to
+  the training rows ``rows`` (all of them when None), and
+- ``hessian()``: the dense ``(n_params, n_params)`` float64 Hessian.
+
+Two objectives exist:
+
+:class:`HeadObjective`
+    ``theta`` is the head ``[W | b]`` of a softmax classifier. With
+    ``x~ = [f(x); 1]`` and ``A_i = diag(p_i) - p_i p_i^T`` the closed form is
+    ``H = (1/n) sum_i A_i (kron) x~_i x~_i^T + damping I``: no autograd at all.
+:class:`ParamObjective`
+    ``theta`` is any subset of the module's parameters; gradients come from
+    :mod:`torch.func` (``vmap`` of ``grad`` per sample, ``jvp`` of ``grad`` for
+    HVPs) on a float64 copy of the module, so the live module is never touched.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch.func import functional_call, grad, jvp, vmap
+
+from .._nets import (
+    augment,
+    call_module,
+    eval_mode,
+    as_input,
+    iter_chunks,
+    n_rows,
+    take_rows,
+)
+
+
+class HeadObjective:
+    """Cross-entropy objective of a softmax head on fixed features (closed forms).
+
+    Parameters
+    ----------
+    feats : torch.Tensor of shape (n, d)
+        Encoder features of the training rows.
+    proba : torch.Tensor of shape (n, C)
+        Softmax probabilities of the head on those rows.
+    damping : float
+        Tikhonov term added to the Hessian.
+    batch_size : int
+        Rows per chunk when building the dense Hessian.
+
+    Notes
+    -----
+    Parameters are laid out as the row-major flattening of ``[W | b]``
+    (``C x (d + 1)``). The labels do not enter the Hessian of cross-entropy.
+    """
+
+    def __init__(self, feats, proba, damping=0.0, batch_size=4096):
+        self.X = augment(feats)
+        self.P = proba.to(torch.float64)
+        self.damping = float(damping)
+        self.batch_size = batch_size
+        self.n_train, self.dim = self.X.shape
+        self.n_classes = self.P.shape[1]
+        self.n_params = self.n_classes * self.dim
+
+    @property
+    def device(self):
+        return self.X.device
+
+    def hvp(self, v: torch.Tensor, rows=None) -> torch.Tensor:
+        """``H v`` in ``O(|rows| C d)``: ``(1/n) sum_i x~_i (A_i V x~_i)^T + damping V``."""
+        X, P = (self.X, self.P) if rows is None else (self.X[rows], self.P[rows])
+        V = v.reshape(self.n_classes, self.dim)
+        A = X @ V.T
+        R = P * A - P * (P * A).sum(dim=1, keepdim=True)
+        return ((R.T @ X) / X.shape[0] + self.damping * V).reshape(-1)
+
+    def hessian(self) -> torch.Tensor:
+        """Dense Hessian, float64, in ``O(n C^2 d^2)`` as one Gram matrix per chunk.
+
+        ``A_i (kron) x~ x~^T = blockdiag_c(p_ic x~ x~^T) - (p_i (kron) x~)(p_i (kron) x~)^T``.
+        """
+        C, D = self.n_classes, self.dim
+        H = torch.zeros(C * D, C * D, dtype=torch.float64, device=self.device)
+        blocks = H.view(C, D, C, D)
+        for sl in iter_chunks(self.n_train, self.batch_size):
+            X, P = self.X[sl], self.P[sl]
+            Y = (P[:, :, None] * X[:, None, :]).reshape(X.shape[0], C * D)
+            H.addmm_(Y.T, Y, alpha=-1.0)
+            for c in range(C):
+                blocks[c, :, c, :] += (X * P[:, c : c + 1]).T @ X
+        H /= self.n_train
+        H.diagonal().add_(self.damping)
+        return H
+
+
+class ParamObjective:
+    """Mean criterion loss of a skorch net over chosen parameters, via torch.func.
+
+    Parameters
+    ----------
+    net : skorch.NeuralNetClassifier
+        Fitted net; its module is deep-copied to ``dtype`` and put in eval mode.
+    names : list of str
+        Names of the parameters that form ``theta``; the others stay fixed.
+    X, y : array-like, torch.Tensor
+        Training rows and their class indices.
+    damping : float
+        Tikhonov term added to the Hessian.
+    batch_size : int
+        Rows per chunk for HVPs and per-sample gradients.
+    dtype : torch.dtype
+        Precision of every computation (float64 by default, for exact solves).
+    """
+
+    def __init__(self, net, names, X, y, damping=0.0, batch_size=4096, dtype=torch.float64):
+        self.net = net
+        self.module = copy.deepcopy(net.module_).to(dtype).eval()
+        self.dtype = dtype
+        named = dict(self.module.named_parameters())
+        self.names = list(names)
+        self.shapes = [named[k].shape for k in self.names]
+        self.theta = torch.cat([named[k].detach().reshape(-1) for k in self.names])
+        self.fixed = {k: p.detach() for k, p in named.items() if k not in self.names}
+        self.fixed.update(dict(self.module.named_buffers()))
+        self.X, self.y = X, y
+        self.damping = float(damping)
+        self.batch_size = batch_size
+        self.n_train = n_rows(X)
+        self.n_params = self.theta.numel()
+
+    @property
+    def device(self):
+        return self.theta.device
+
+    def outputs(self, theta, x):
+        """Module output with ``theta`` substituted for the chosen parameters."""
+        params = dict(self.fixed)
+        for name, chunk, shape in zip(self.names, self.theta_split(theta), self.shapes):
+            params[name] = chunk.reshape(shape)
+        if isinstance(x, dict):
+            return functional_call(self.module, params, (), x)
+        return functional_call(self.module, params, (x,))
+
+    def theta_split(self, theta):
+        return torch.split(theta, [s.numel() for s in self.shapes])
+
+    def loss(self, theta, x, y):
+        """Mean criterion loss on one batch, as the net computes it in training."""
+        return self.net.get_loss(self.outputs(theta, x), y)
+
+    def batch(self, X, y, sl):
+        """Rows ``sl`` of ``(X, y)`` as tensors of this objective's device and dtype."""
+        xb = as_input(take_rows(X, sl), self.device, self.dtype)
+        return xb, torch.as_tensor(y[sl], device=self.device)
+
+    def grad_mean(self, X, y) -> torch.Tensor:
+        """Gradient of the mean loss over ``(X, y)``, accumulated over chunks."""
+        total = torch.zeros_like(self.theta)
+        n = n_rows(X)
+        for sl in iter_chunks(n, self.batch_size):
+            xb, yb = self.batch(X, y, sl)
+            total += grad(self.loss)(self.theta, xb, yb) * (sl.stop - sl.start)
+        return total / n
+
+    def per_sample_grads(self, xb, yb) -> torch.Tensor:
+        """``(b, n_params)`` per-sample gradients of one chunk via ``vmap(grad)``."""
+
+        def single(theta, x, y):
+            return self.loss(theta, _unsqueeze(x), y.unsqueeze(0))
+
+        return vmap(grad(single), in_dims=(None, 0, 0))(self.theta, xb, yb)
+
+    def hvp(self, v: torch.Tensor, rows=None) -> torch.Tensor:
+        """``H v`` as ``jvp`` of ``grad`` (forward-over-reverse), chunk by chunk."""
+        if rows is not None:
+            return self._hvp_batch(v, *self.batch(self.X, self.y, _as_index(rows))) + (
+                self.damping * v
+            )
+        total = 0.0  # out of place, so that ``vmap`` can batch over ``v``
+        for sl in iter_chunks(self.n_train, self.batch_size):
+            xb, yb = self.batch(self.X, self.y, sl)
+            total = total + self._hvp_batch(v, xb, yb) * (sl.stop - sl.start)
+        return total / self.n_train + self.damping * v
+
+    def _hvp_batch(self, v, xb, yb):
+        return jvp(lambda t: grad(self.loss)(t, xb, yb), (self.theta,), (v.to(self.dtype),))[1]
+
+    def hessian(self) -> torch.Tensor:
+        """Dense Hessian, float64, one ``vmap``-ed HVP per block of basis vectors."""
+        p = self.n_params
+        eye = torch.eye(p, dtype=self.dtype, device=self.device)
+        cols = [vmap(self.hvp)(eye[sl]) for sl in iter_chunks(p, 256)]
+        H = torch.cat(cols).to(torch.float64)
+        return (H + H.T) / 2
+
+    def predicted_labels(self, X) -> torch.Tensor:
+        """Argmax of the module output (logits or probabilities) for every row."""
+        preds = []
+        with torch.no_grad(), eval_mode(self.module):
+            for sl in iter_chunks(n_rows(X), self.batch_size):
+                xb = as_input(take_rows(X, sl), self.device, self.dtype)
+                preds.append(call_module(self.module, xb).argmax(dim=1))
+        return torch.cat(preds)
+
+
+def _unsqueeze(x):
+    if isinstance(x, dict):
+        return {k: v.unsqueeze(0) for k, v in x.items()}
+    return x.unsqueeze(0)
+
+
+def _as_index(rows):
+    return rows.cpu().numpy() if isinstance(rows, torch.Tensor) else rows

@@ -1,0 +1,244 @@
+"""Influence of training candidates on an evaluation loss (Koh & Liang, 2017)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .._nets import (
+    DEFAULT_BATCH_SIZE,
+    HeadView,
+    as_input,
+    augment,
+    call_module,
+    eval_mode,
+    net_device,
+    check_class_labels,
+    check_fitted_net,
+    iter_chunks,
+    n_rows,
+    take_rows,
+)
+from ._backends import check_backend
+from ._objectives import HeadObjective, ParamObjective
+
+__all__ = ["influence_scores"]
+
+
+def influence_scores(
+    net,
+    X_train,
+    y_train,
+    X_eval,
+    y_eval=None,
+    *,
+    X_candidates=None,
+    y_candidates=None,
+    params="head",
+    method="exact",
+    damping=0.0,
+    **options,
+):
+    r"""Predicted effect of up-weighting each candidate on the evaluation loss.
+
+    Let ``J(theta) = (1/n) sum_i loss(x_i, y_i) + damping/2 ||theta||^2`` over
+    ``(X_train, y_train)`` and the chosen parameters ``theta``, ``H`` its
+    Hessian at the net's current weights, and ``L_eval`` the mean loss over
+    ``X_eval``. Then
+
+    .. math:: \mathrm{score}_i = -\nabla L_{eval}^\top H^{-1} \nabla \mathrm{loss}(z_i)
+
+    **Sign and normalisation.** Adding ``eps * loss(z_i)`` to ``J`` changes
+    ``L_eval`` by about ``eps * score_i``. A negative score means the
+    candidate, added with that label, lowers the evaluation loss. Adding one
+    new sample to ``n`` training rows is ``eps = 1/n`` (changes by about
+    ``score_i / n``); removing training row ``i`` changes ``L_eval`` by about
+    ``-score_i / n``.
+
+    Parameters
+    ----------
+    net : skorch.NeuralNetClassifier
+        Fitted net. Its loss is its own criterion: logits with
+        ``CrossEntropyLoss`` and probabilities with skorch's default
+        ``NLLLoss`` both work. Never modified.
+    X_train : array-like of shape (n, ...)
+        Rows whose mean loss defines the Hessian.
+    y_train : array-like of shape (n,)
+        Their class indices (``0..C-1``, as the net was trained on).
+    X_eval : array-like of shape (m, ...)
+        Rows of the evaluation loss.
+    y_eval : array-like of shape (m,), default=None
+        Their labels; None uses the net's own argmax predictions (pseudo
+        labels).
+    X_candidates : array-like of shape (k, ...), default=None
+        Rows to score; None scores the training rows.
+    y_candidates : array-like of shape (k,), default=None
+        Their labels. None scores every possible label.
+    params : {"head", "all"} or list of str, default="head"
+        Parameters ``theta``. ``"head"`` is the last ``torch.nn.Linear`` of
+        ``net.module_`` (or the module named by the ``head`` option) with
+        closed-form gradients and Hessian: ``O((n + m + k) C d)`` plus the
+        solve, no per-sample autograd. ``"all"`` is every trainable parameter
+        and a list names a subset; both use :mod:`torch.func` on a float64
+        copy of the module.
+    method : {"exact", "lissa", "cg"} or InverseHVP, default="exact"
+        Inverse-HVP backend (see :mod:`skralif.influence`). ``"exact"`` is
+        best up to a few thousand parameters (a softmax head of ``d=512,
+        C=10`` is 5,130), ``"cg"`` beyond.
+    damping : float, default=0.0
+        Tikhonov term of ``J`` (like weight decay; include the net's weight
+        decay here for consistency). With 0, a softmax head's Hessian is
+        singular along "add a constant to every class" and the exact backend
+        falls back to a pseudo-inverse with a warning.
+    **options
+        ``batch_size`` (int, default 4096): rows per chunk, bounding memory.
+        ``head`` (str): name of the head module for ``params="head"``.
+        ``dtype`` (torch.dtype, default float64): precision of the
+        ``torch.func`` path. Any other option is passed to the backend when
+        ``method`` is a string, e.g. ``method="lissa", scale=50``.
+
+    Returns
+    -------
+    scores : ndarray of shape (k,) or (k, C)
+        ``(k,)`` when ``y_candidates`` is given, else one column per class.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from skorch import NeuralNetClassifier
+    >>> from skralif.influence import influence_scores
+    >>> X = np.random.RandomState(0).randn(60, 4).astype("float32")
+    >>> y = (X[:, 0] > 0).astype("int64")
+    >>> net = NeuralNetClassifier(torch.nn.Linear, module__in_features=4,
+    ...     module__out_features=2, criterion=torch.nn.CrossEntropyLoss,
+    ...     max_epochs=5, train_split=None, verbose=0).fit(X, y)
+    >>> influence_scores(net, X, y, X, y, damping=1e-2).shape
+    (60, 2)
+    """
+    check_fitted_net(net)
+    batch_size = int(options.pop("batch_size", DEFAULT_BATCH_SIZE))
+    head = options.pop("head", None)
+    dtype = options.pop("dtype", torch.float64)
+    backend = check_backend(method, **options)
+    if X_candidates is None:
+        X_candidates = X_train
+    args = (X_train, y_train, X_eval, y_eval, X_candidates, y_candidates)
+    if isinstance(params, str) and params == "head":
+        return _head_scores(net, *args, damping, backend, batch_size, head)
+    names = _check_param_names(net, params)
+    return _param_scores(net, names, *args, damping, backend, batch_size, dtype)
+
+
+def _check_param_names(net, params):
+    trainable = [k for k, p in net.module_.named_parameters() if p.requires_grad]
+    if isinstance(params, str):
+        if params != "all":
+            raise ValueError(
+                f"`params` must be 'head', 'all' or a list of parameter names; got {params!r}."
+            )
+        return trainable
+    names = list(params)
+    unknown = [k for k in names if k not in trainable]
+    if unknown or not names:
+        raise ValueError(
+            f"`params` must name trainable parameters of the net; unknown: {unknown}. "
+            f"Available: {trainable}."
+        )
+    return names
+
+
+def _labels(y, n, n_classes, name):
+    labels = check_class_labels(y, n_classes, name)
+    if len(labels) != n:
+        raise ValueError(f"`{name}` has {len(labels)} labels for {n} rows.")
+    return labels
+
+
+# ---------------------------------------------------------------- head path
+def head_gradient(feats, weights, labels=None) -> torch.Tensor:
+    """Sum over rows of ``grad l(x, y) = (p - e_y) [f(x); 1]^T``, shape ``(C, d + 1)``.
+
+    ``labels`` None uses the argmax of ``p`` (pseudo labels).
+    """
+    X = augment(feats, weights.dtype)
+    P = torch.softmax(X @ weights.T, dim=1)
+    if labels is None:
+        labels = P.argmax(dim=1)
+    R = P.clone()
+    R[torch.arange(len(R)), torch.as_tensor(labels, device=R.device)] -= 1.0
+    return R.T @ X
+
+
+def head_pair_scores(feats, weights, solution) -> torch.Tensor:
+    """``-g_{u,k}^T s`` for every row ``u`` and class ``k``, shape ``(b, C)``.
+
+    With ``a_u = S [f(u); 1]`` (``S`` is ``s`` reshaped to ``(C, d + 1)``),
+    ``g_{u,k}^T s = p_u^T a_u - a_uk``: one matrix product per chunk.
+    """
+    X = augment(feats, weights.dtype)
+    P = torch.softmax(X @ weights.T, dim=1)
+    A = X @ solution.T
+    return A - (P * A).sum(dim=1, keepdim=True)
+
+
+def _features(view, X, batch_size):
+    return torch.cat(list(view.features(X, batch_size)))
+
+
+def _head_scores(net, X_tr, y_tr, X_ev, y_ev, X_c, y_c, damping, backend, batch_size, head):
+    view = HeadView.from_net(net, head)
+    C, W = view.n_classes, view.weights()
+    feats_tr = _features(view, X_tr, batch_size)
+    _labels(y_tr, len(feats_tr), C, "y_train")
+    objective = HeadObjective(feats_tr, view.proba(feats_tr, W), damping, batch_size)
+    feats_ev = feats_tr if X_ev is X_tr else _features(view, X_ev, batch_size)
+    y_ev = None if y_ev is None else _labels(y_ev, len(feats_ev), C, "y_eval")
+    grad_eval = head_gradient(feats_ev, W, y_ev) / max(len(feats_ev), 1)
+    S = backend.inverse_hvp(objective, grad_eval.reshape(-1)).reshape(W.shape).to(W)
+    chunks = [feats_tr] if X_c is X_tr else view.features(X_c, batch_size)
+    scores = torch.cat([head_pair_scores(f, W, S) for f in chunks]).cpu().numpy()
+    return _select_labels(scores, y_c, C)
+
+
+def _select_labels(scores, y_c, n_classes):
+    if y_c is None:
+        return scores
+    labels = _labels(y_c, len(scores), n_classes, "y_candidates")
+    return scores[np.arange(len(scores)), labels]
+
+
+# ----------------------------------------------------------- torch.func path
+def _param_scores(net, names, X_tr, y_tr, X_ev, y_ev, X_c, y_c, damping, backend, batch_size, dtype):
+    n_classes = _n_outputs(net, X_tr)
+    y_tr = _labels(y_tr, n_rows(X_tr), n_classes, "y_train")
+    objective = ParamObjective(net, names, X_tr, y_tr, damping, batch_size, dtype)
+    if y_ev is None:
+        y_ev = objective.predicted_labels(X_ev).cpu().numpy()
+    y_ev = _labels(y_ev, n_rows(X_ev), n_classes, "y_eval")
+    s = backend.inverse_hvp(objective, objective.grad_mean(X_ev, y_ev)).to(objective.theta)
+    if y_c is not None:
+        y_c = _labels(y_c, n_rows(X_c), n_classes, "y_candidates")
+    scores = [_param_chunk_scores(objective, s, X_c, y_c, sl, n_classes)
+              for sl in iter_chunks(n_rows(X_c), batch_size)]
+    scores = torch.cat(scores).cpu().numpy()
+    return scores[:, 0] if y_c is not None else scores
+
+
+def _param_chunk_scores(objective, s, X_c, y_c, sl, n_classes):
+    """``-g^T s`` for rows ``sl``: one column, or one per class when ``y_c`` is None."""
+    xb = as_input(take_rows(X_c, sl), objective.device, objective.dtype)
+    size = sl.stop - sl.start
+    labels = [y_c[sl]] if y_c is not None else [np.full(size, k) for k in range(n_classes)]
+    cols = [
+        -(objective.per_sample_grads(xb, torch.as_tensor(k, device=s.device)) @ s)
+        for k in labels
+    ]
+    return torch.stack(cols, dim=1)
+
+
+def _n_outputs(net, X):
+    """Number of classes: the width of the module's output on one row."""
+    module = net.module_
+    with torch.no_grad(), eval_mode(module):
+        x = as_input(take_rows(X, slice(0, 1)), net_device(net), next(module.parameters()).dtype)
+        return int(call_module(module, x).shape[1])
