@@ -214,9 +214,10 @@ class HeadView:
         if not isinstance(out, torch.Tensor) or out.shape != expected.shape or not (
             torch.allclose(out, expected, rtol=1e-3, atol=1e-5)
         ):
+            what = "the" if self.output == "logits" else "the softmax of the"
             raise ValueError(
-                f"The net's output is not {'the' if self.output == 'logits' else 'the softmax of the'} "
-                f"output of its head {self.name!r}, so the head closed forms do not apply. "
+                f"The net's output is not {what} output of its head {self.name!r}, "
+                "so the head closed forms do not apply. "
                 "Use `params='all'`, or name the right layer with the `head` option."
             )
 

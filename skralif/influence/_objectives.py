@@ -28,10 +28,10 @@ import torch
 from torch.func import functional_call, grad, jvp, vmap
 
 from .._nets import (
+    as_input,
     augment,
     call_module,
     eval_mode,
-    as_input,
     iter_chunks,
     n_rows,
     take_rows,
@@ -140,7 +140,8 @@ class ParamObjective:
     def outputs(self, theta, x):
         """Module output with ``theta`` substituted for the chosen parameters."""
         params = dict(self.fixed)
-        for name, chunk, shape in zip(self.names, self.theta_split(theta), self.shapes):
+        chunks = self.theta_split(theta)
+        for name, chunk, shape in zip(self.names, chunks, self.shapes, strict=True):
             params[name] = chunk.reshape(shape)
         if isinstance(x, dict):
             return functional_call(self.module, params, (), x)

@@ -11,12 +11,12 @@ from .._nets import (
     as_input,
     augment,
     call_module,
-    eval_mode,
-    net_device,
     check_class_labels,
     check_fitted_net,
+    eval_mode,
     iter_chunks,
     n_rows,
+    net_device,
     take_rows,
 )
 from ._backends import check_backend
@@ -208,7 +208,9 @@ def _select_labels(scores, y_c, n_classes):
 
 
 # ----------------------------------------------------------- torch.func path
-def _param_scores(net, names, X_tr, y_tr, X_ev, y_ev, X_c, y_c, damping, backend, batch_size, dtype):
+def _param_scores(
+    net, names, X_tr, y_tr, X_ev, y_ev, X_c, y_c, damping, backend, batch_size, dtype
+):
     n_classes = _n_outputs(net, X_tr)
     y_tr = _labels(y_tr, n_rows(X_tr), n_classes, "y_train")
     objective = ParamObjective(net, names, X_tr, y_tr, damping, batch_size, dtype)

@@ -1,0 +1,51 @@
+"""Shared fixtures: small real data and small fitted skorch nets."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from skorch import NeuralNetClassifier
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """``load_digits`` scaled to [0, 1], float32 features and int64 labels."""
+    X, y = load_digits(return_X_y=True)
+    return (X / 16.0).astype(np.float32), y.astype(np.int64)
+
+
+class MLP(torch.nn.Module):
+    """64 -> hidden -> 10 MLP returning logits, with optional dropout."""
+
+    def __init__(self, in_features=64, hidden=16, n_classes=10, dropout=0.0):
+        super().__init__()
+        self.body = torch.nn.Sequential(
+            torch.nn.Linear(in_features, hidden), torch.nn.Tanh(), torch.nn.Dropout(dropout)
+        )
+        self.head = torch.nn.Linear(hidden, n_classes)
+
+    def forward(self, X):
+        return self.head(self.body(X))
+
+
+def make_net(module, criterion=torch.nn.CrossEntropyLoss, **kwargs):
+    torch.manual_seed(0)
+    params = dict(max_epochs=15, lr=0.1, batch_size=64, train_split=None, verbose=0)
+    params.update(kwargs)
+    return NeuralNetClassifier(module, criterion=criterion, **params)
+
+
+@pytest.fixture(scope="session")
+def linear_net(digits):
+    """A fitted softmax regression (only parameters: the head), logits output."""
+    X, y = digits
+    return make_net(torch.nn.Linear, module__in_features=64, module__out_features=10).fit(
+        X[:300], y[:300]
+    )
+
+
+@pytest.fixture(scope="session")
+def mlp_net(digits):
+    """A fitted 64-16-10 MLP with logits output."""
+    X, y = digits
+    return make_net(MLP).fit(X[:300], y[:300])
