@@ -80,19 +80,25 @@ class HeadObjective:
         return ((R.T @ X) / X.shape[0] + self.damping * V).reshape(-1)
 
     def hessian(self) -> torch.Tensor:
-        """Dense Hessian, float64, in ``O(n C^2 d^2)`` as one Gram matrix per chunk.
+        """Dense Hessian, float64, in ``O(n C^2 d^2 / 2)``.
 
-        ``A_i (kron) x~ x~^T = blockdiag_c(p_ic x~ x~^T) - (p_i (kron) x~)(p_i (kron) x~)^T``.
+        With ``z_ic = p_ic x~_i``, block ``(c, c')`` of ``A_i (kron) x~_i x~_i^T`` is
+        ``[c = c'] z_ic x~_i^T - z_ic z_ic'^T``. Only blocks ``c' >= c`` are computed
+        (one matrix product per class and chunk); the rest is copied by symmetry.
         """
         C, D = self.n_classes, self.dim
         H = torch.zeros(C * D, C * D, dtype=torch.float64, device=self.device)
         blocks = H.view(C, D, C, D)
-        for sl in iter_chunks(self.n_train, self.batch_size):
+        rows = max(1, min(self.batch_size, 2**24 // (C * D)))  # bounds Z to 128 MiB
+        for sl in iter_chunks(self.n_train, rows):
             X, P = self.X[sl], self.P[sl]
-            Y = (P[:, :, None] * X[:, None, :]).reshape(X.shape[0], C * D)
-            H.addmm_(Y.T, Y, alpha=-1.0)
+            Z = P[:, :, None] * X[:, None, :]
             for c in range(C):
-                blocks[c, :, c, :] += (X * P[:, c : c + 1]).T @ X
+                upper = Z[:, c, :].T @ Z[:, c:, :].reshape(len(X), -1)
+                blocks[c, :, c:, :] -= upper.view(D, C - c, D)
+                blocks[c, :, c, :] += Z[:, c, :].T @ X
+        for c in range(C - 1):
+            blocks[c + 1 :, :, c, :] = blocks[c, :, c + 1 :, :].permute(1, 2, 0)
         H /= self.n_train
         H.diagonal().add_(self.damping)
         return H
