@@ -135,9 +135,10 @@ class HeadView:
         Name of the head inside ``net.module_``.
     head : torch.nn.Linear
         The head module itself.
-    output : {"logits", "proba"}
+    output : {"logits", "proba"} or None
         What the module returns: the head's output (with a cross-entropy
-        criterion) or its softmax (with skorch's default ``NLLLoss``).
+        criterion) or its softmax (with skorch's default ``NLLLoss``). None
+        when only the features are needed (no check of the output).
     """
 
     net: object
@@ -146,11 +147,12 @@ class HeadView:
     output: str
 
     @classmethod
-    def from_net(cls, net, name=None):
-        """Locate the head of ``net`` and check its criterion fits the closed forms."""
+    def from_net(cls, net, name=None, features_only=False):
+        """Locate the head of ``net`` and check its criterion fits the closed forms
+        (unless ``features_only``: then any criterion and output are accepted)."""
         check_fitted_net(net)
         name, head = find_head(net.module_, name)
-        return cls(net, name, head, _output_kind(net))
+        return cls(net, name, head, None if features_only else output_kind(net))
 
     @property
     def device(self) -> torch.device:
@@ -181,7 +183,7 @@ class HeadView:
         checked = False
         for sl in iter_chunks(n_rows(X), batch_size):
             feats, out = self._forward(take_rows(X, sl))
-            if not checked:
+            if not checked and self.output is not None:
                 self._check_output(feats, out)
                 checked = True
             yield feats
@@ -228,7 +230,7 @@ def augment(feats: torch.Tensor, dtype=torch.float64) -> torch.Tensor:
     return torch.cat([feats, feats.new_ones(feats.shape[0], 1)], dim=1)
 
 
-def _output_kind(net) -> str:
+def output_kind(net) -> str:
     criterion = getattr(net, "criterion_", None)
     if isinstance(criterion, torch.nn.CrossEntropyLoss):
         if criterion.weight is not None or criterion.label_smoothing != 0:

@@ -1,0 +1,83 @@
+"""BALD with Monte-Carlo dropout (Gal, Islam & Ghahramani, 2017)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+
+from .._nets import (
+    output_kind,
+    as_input,
+    call_module,
+    eval_mode,
+    iter_chunks,
+    n_rows,
+    net_device,
+    take_rows,
+)
+from ._base import QueryStrategy, split_estimator
+from ._uncertainty import uncertainty
+
+__all__ = ["BALDQuery"]
+
+
+class BALDQuery(QueryStrategy):
+    """Mutual information between the label and the weights, under MC dropout.
+
+    ``score(u) = H(mean_t p_t(u)) - mean_t H(p_t(u))`` over ``n_samples``
+    forward passes with dropout active (every other layer, batch norm
+    included, stays in eval mode). Top-``n``, no diversity. Cost:
+    ``n_samples`` forward passes over the pool.
+
+    Parameters
+    ----------
+    n_samples : int, default=20
+        Dropout masks per row.
+    batch_size : int, default=4096
+        Rows per forward pass.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the dropout masks (torch's global generator is forked and
+        restored, so the caller's random stream is untouched).
+    """
+
+    needs_net = True
+
+    def __init__(self, n_samples=20, batch_size=4096, random_state=None):
+        self.n_samples = n_samples
+        self.batch_size = batch_size
+        self.random_state = random_state
+
+    def score_samples(self, estimator, X_pool, *, X_labeled=None, y_labeled=None):
+        """Mutual information of each pool row (nats); higher is queried first."""
+        net, transform = split_estimator(estimator)
+        module = net.module_
+        dropouts = [m for m in module.modules()
+                    if isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0]
+        if not dropouts:
+            raise ValueError(
+                "BALDQuery needs MC dropout, but the net's module has no dropout layer "
+                "with p > 0; add torch.nn.Dropout to the module or use another strategy."
+            )
+        softmax = output_kind(net) == "logits"
+        X = transform(X_pool)
+        seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+        device = net_device(net)
+        forked = [device] if device.type == "cuda" else []
+        with torch.no_grad(), eval_mode(module), torch.random.fork_rng(devices=forked):
+            torch.manual_seed(seed)
+            for m in dropouts:
+                m.train()
+            scores = [self._chunk(module, take_rows(X, sl), device, softmax)
+                      for sl in iter_chunks(n_rows(X), self.batch_size)]
+        return np.concatenate(scores)
+
+    def _chunk(self, module, Xb, device, softmax):
+        x = as_input(Xb, device, next(module.parameters()).dtype)
+        probs = []
+        for _ in range(int(self.n_samples)):
+            out = call_module(module, x)
+            probs.append((torch.softmax(out, dim=1) if softmax else out).double().cpu().numpy())
+        probs = np.stack(probs)
+        expected = np.mean([uncertainty(p, "entropy") for p in probs], axis=0)
+        return uncertainty(probs.mean(axis=0), "entropy") - expected

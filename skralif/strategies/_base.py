@@ -1,0 +1,194 @@
+"""The query-strategy interface and the selectors strategies share.
+
+A strategy is a scikit-learn-style parameter object: ``__init__`` stores its
+arguments, ``get_params``/``set_params``/``clone`` work, and randomness comes
+only from its ``random_state``. Strategies differ only in how they score
+(:meth:`QueryStrategy.score_samples`) and, for batch-diverse ones, how they
+select (:meth:`QueryStrategy._select`).
+
+**Score convention.** For every strategy a *higher* score means "query this
+sample earlier"; samples a strategy refuses to rank carry ``NaN`` and are
+selected last.
+"""
+
+from __future__ import annotations
+
+import numbers
+from abc import ABCMeta, abstractmethod
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.pipeline import Pipeline
+from sklearn.utils import check_array
+from sklearn.utils.validation import check_is_fitted
+
+from .._nets import DEFAULT_BATCH_SIZE, HeadView, check_fitted_net, iter_chunks, n_rows
+
+__all__ = ["QueryStrategy", "check_n", "split_estimator", "top_n", "kmeans_pp", "predict_proba"]
+
+
+class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
+    """Base class of query strategies.
+
+    Subclasses implement :meth:`score_samples`; :meth:`query` validates the
+    inputs, scores the pool and selects the top ``n`` (override
+    :meth:`_select` for another selection rule).
+    """
+
+    #: whether ``estimator`` must be a skorch net (or a Pipeline ending in one)
+    needs_net = False
+
+    def query(self, estimator, X_pool, n, *, X_labeled=None, y_labeled=None) -> np.ndarray:
+        """Return ``n`` distinct row indices into ``X_pool``, best first.
+
+        Parameters
+        ----------
+        estimator : estimator
+            Fitted skorch ``NeuralNetClassifier``, or fitted ``Pipeline`` whose
+            last step is one (``X`` then goes through the preceding steps).
+            Strategies that use only ``predict_proba`` accept any fitted
+            classifier.
+        X_pool : array-like of shape (n_pool, ...)
+            Unlabeled rows to choose from.
+        n : int
+            Number of rows to return, ``1 <= n <= n_pool``.
+        X_labeled : array-like of shape (n_labeled, ...), default=None
+            Rows labeled so far (used by RALIF, core-set and diversity steps).
+        y_labeled : array-like of shape (n_labeled,), default=None
+            Their class indices, as the net's output columns.
+
+        Returns
+        -------
+        indices : ndarray of shape (n,), dtype int64
+        """
+        X_pool, X_labeled = self._check_inputs(estimator, X_pool, X_labeled, y_labeled)
+        n = check_n(n, n_rows(X_pool))
+        return self._select(estimator, X_pool, n, X_labeled, y_labeled)
+
+    @abstractmethod
+    def score_samples(self, estimator, X_pool, *, X_labeled=None, y_labeled=None) -> np.ndarray:
+        """Per-sample scores of the pool; higher is queried first, ``NaN`` excluded.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_pool,)
+        """
+
+    def _select(self, estimator, X_pool, n, X_labeled, y_labeled):
+        scores = self.score_samples(estimator, X_pool, X_labeled=X_labeled, y_labeled=y_labeled)
+        return top_n(scores, n)
+
+    def _check_inputs(self, estimator, X_pool, X_labeled, y_labeled):
+        net, _ = split_estimator(estimator)
+        if self.needs_net:
+            check_fitted_net(net, "estimator")
+        else:
+            check_is_fitted(estimator)
+        X_pool = check_array(X_pool, allow_nd=True, dtype=None, input_name="X_pool")
+        if X_labeled is not None:
+            X_labeled = check_array(X_labeled, allow_nd=True, dtype=None, input_name="X_labeled")
+            if X_labeled.shape[1:] != X_pool.shape[1:]:
+                raise ValueError(
+                    f"`X_labeled` rows have shape {X_labeled.shape[1:]} but `X_pool` rows "
+                    f"have shape {X_pool.shape[1:]}; they must match."
+                )
+            if y_labeled is not None and len(y_labeled) != len(X_labeled):
+                raise ValueError(
+                    f"`y_labeled` has {len(y_labeled)} labels for {len(X_labeled)} rows "
+                    "of `X_labeled`."
+                )
+        return X_pool, X_labeled
+
+
+def check_n(n, n_pool: int) -> int:
+    """Return ``n`` as an int if ``1 <= n <= n_pool``, else raise a clear error."""
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"`n` must be a positive integer; got {n!r} ({type(n).__name__}).")
+    if not 1 <= n <= n_pool:
+        raise ValueError(
+            f"`n` must be a positive integer no larger than the pool ({n_pool:,} rows); "
+            f"got {n:,}."
+        )
+    return int(n)
+
+
+def split_estimator(estimator):
+    """Return ``(final_step, transform)`` where ``transform`` maps raw ``X`` to its input."""
+    if isinstance(estimator, Pipeline):
+        head = estimator[:-1]
+        return estimator.steps[-1][1], (head.transform if len(head.steps) else (lambda X: X))
+    return estimator, lambda X: X
+
+
+def top_n(scores: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the ``n`` highest scores, ties by lower index, ``NaN`` last."""
+    key = np.where(np.isnan(scores), -np.inf, scores)
+    order = np.lexsort((np.arange(len(key)), -key, np.isnan(scores)))
+    return order[:n].astype(np.int64)
+
+
+def kmeans_pp(distance_to, size: int, n: int, rng, first: int, min_dist=None) -> np.ndarray:
+    """k-means++ seeding (D^2 sampling) of ``n`` of ``size`` rows, starting at ``first``.
+
+    ``distance_to(i)`` returns the distances (float64 tensor, shape ``(size,)``)
+    of every row to row ``i``. ``min_dist`` (optional) is each row's distance to
+    the nearest already-chosen point outside the rows (the labeled set), so the
+    sampling avoids what is already labeled. Rows at distance 0 from every
+    choice are picked, uniformly, only once no positive distance is left.
+    Cost: ``n`` calls of ``distance_to``.
+    """
+    dist = torch.full((size,), float("inf"), dtype=torch.float64)
+    if min_dist is not None:
+        dist = torch.minimum(dist, min_dist.cpu().to(dist))
+    picks = [int(first)]
+    for _ in range(n - 1):
+        dist = torch.minimum(dist, distance_to(picks[-1]).cpu().to(dist))
+        dist[picks] = 0.0
+        picks.append(_d2_sample(dist, rng, picks))
+    return np.asarray(picks, dtype=np.int64)
+
+
+def euclidean_to(feats: torch.Tensor):
+    """``distance_to`` for :func:`kmeans_pp` in the Euclidean space of ``feats``."""
+    feats = feats.to(torch.float64)
+    return lambda i: torch.linalg.vector_norm(feats - feats[i], dim=1)
+
+
+def encode(estimator, X, head=None, batch_size=DEFAULT_BATCH_SIZE, features_only=False):
+    """Return ``(view, feats)``: the net's head and its input for every row of ``X``.
+
+    ``X`` goes through a Pipeline's preceding steps first; ``feats`` is one
+    ``(n, d)`` tensor on the net's device.
+    """
+    net, transform = split_estimator(estimator)
+    view = HeadView.from_net(net, head, features_only=features_only)
+    X = transform(X)
+    if n_rows(X) == 0:
+        return view, torch.zeros(0, view.head.in_features, device=view.device)
+    return view, torch.cat(list(view.features(X, batch_size)))
+
+
+def _d2_sample(dist, rng, picks):
+    weights = (dist**2).cpu().numpy()
+    total = weights.sum()
+    if not np.isfinite(total) or total <= 0:
+        free = np.setdiff1d(np.arange(len(weights)), picks)
+        return int(rng.choice(free))
+    return int(rng.choice(len(weights), p=weights / total))
+
+
+def nearest_distance(feats: torch.Tensor, others: torch.Tensor, batch_size=DEFAULT_BATCH_SIZE):
+    """Distance from every row of ``feats`` to its nearest row of ``others``, chunked."""
+    if len(others) == 0:
+        return torch.full((len(feats),), float("inf"), dtype=torch.float64, device=feats.device)
+    out = [torch.cdist(feats[sl].to(torch.float64), others.to(torch.float64)).min(dim=1).values
+           for sl in iter_chunks(len(feats), batch_size)]
+    return torch.cat(out)
+
+
+def predict_proba(estimator, X, batch_size=DEFAULT_BATCH_SIZE) -> np.ndarray:
+    """``estimator.predict_proba`` over chunks of ``X`` (bounded memory)."""
+    return np.concatenate(
+        [estimator.predict_proba(X[sl]) for sl in iter_chunks(n_rows(X), batch_size)]
+    )

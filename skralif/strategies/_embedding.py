@@ -1,0 +1,117 @@
+"""Diversity baselines in a net's embedding: core-set (k-center greedy) and BADGE."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+
+from .._nets import augment
+from ._base import QueryStrategy, encode, kmeans_pp, nearest_distance, top_n
+
+__all__ = ["CoresetQuery", "BADGEQuery"]
+
+
+class CoresetQuery(QueryStrategy):
+    """Core-set selection (Sener & Savarese, 2018): k-center greedy on encoder features.
+
+    The encoder is the input of the net's head (as for RALIF). Each pick is
+    the pool row farthest from everything labeled or picked so far. Cost:
+    one encoder pass over the pool, then ``O(n_pool (n_labeled + n) d)``.
+
+    Parameters
+    ----------
+    head : str or None, default=None
+        Name of the head module; None takes the last ``torch.nn.Linear``.
+    batch_size : int, default=4096
+        Rows per forward pass and per distance chunk.
+    random_state : int, RandomState instance or None, default=None
+        Chooses the first pick when nothing is labeled yet.
+    """
+
+    needs_net = True
+
+    def __init__(self, head=None, batch_size=4096, random_state=None):
+        self.head = head
+        self.batch_size = batch_size
+        self.random_state = random_state
+
+    def score_samples(self, estimator, X_pool, *, X_labeled=None, y_labeled=None):
+        """Distance of each pool row to its nearest labeled row (``inf`` with none)."""
+        return self._distances(estimator, X_pool, X_labeled)[1].cpu().numpy()
+
+    def _distances(self, estimator, X_pool, X_labeled):
+        _, feats = encode(estimator, X_pool, self.head, self.batch_size, features_only=True)
+        if X_labeled is None:
+            labeled = feats[:0]
+        else:
+            labeled = encode(estimator, X_labeled, self.head, self.batch_size, True)[1]
+        return feats, nearest_distance(feats, labeled, self.batch_size)
+
+    def _select(self, estimator, X_pool, n, X_labeled, y_labeled):
+        feats, dist = self._distances(estimator, X_pool, X_labeled)
+        feats = feats.to(torch.float64)
+        if torch.isinf(dist).all():  # nothing labeled: a seeded random first center
+            first = check_random_state(self.random_state).randint(len(dist))
+        else:
+            first = int(torch.argmax(dist))  # ties: the lowest index
+        picks = [first]
+        for _ in range(n - 1):
+            dist = torch.minimum(dist, torch.linalg.vector_norm(feats - feats[picks[-1]], dim=1))
+            dist[picks] = -1.0
+            picks.append(int(torch.argmax(dist)))
+        return np.asarray(picks, dtype=np.int64)
+
+
+class BADGEQuery(QueryStrategy):
+    """BADGE (Ash et al., 2020): k-means++ on the head's gradient embeddings.
+
+    A pool row's embedding is the gradient of its loss under its predicted
+    label, ``g_u = (p_u - e_{yhat_u}) [f(u); 1]^T``. The embeddings are never
+    materialised: for Kronecker products
+    ``<g_u, g_v> = <a_u, a_v> <x~_u, x~_v>``, so a distance costs
+    ``O(C + d)``. Selection starts at the largest embedding and draws the rest
+    with probability proportional to the squared distance to the nearest pick.
+    Cost: one encoder pass, then ``O(n n_pool (C + d))``.
+
+    Parameters
+    ----------
+    head : str or None, default=None
+        Name of the head module; None takes the last ``torch.nn.Linear``.
+    batch_size : int, default=4096
+        Rows per forward pass.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the D^2 sampling.
+    """
+
+    needs_net = True
+
+    def __init__(self, head=None, batch_size=4096, random_state=None):
+        self.head = head
+        self.batch_size = batch_size
+        self.random_state = random_state
+
+    def _embedding(self, estimator, X_pool):
+        view, feats = encode(estimator, X_pool, self.head, self.batch_size)
+        W = view.weights()
+        X = augment(feats, W.dtype)
+        A = torch.softmax(X @ W.T, dim=1)
+        A[torch.arange(len(A)), A.argmax(dim=1)] -= 1.0
+        return A, X
+
+    def score_samples(self, estimator, X_pool, *, X_labeled=None, y_labeled=None):
+        """Norm of each row's gradient embedding, ``||a_u|| ||x~_u||``."""
+        A, X = self._embedding(estimator, X_pool)
+        return (torch.linalg.vector_norm(A, dim=1) * torch.linalg.vector_norm(X, dim=1)).cpu().numpy()
+
+    def _select(self, estimator, X_pool, n, X_labeled, y_labeled):
+        A, X = self._embedding(estimator, X_pool)
+        sq = (A * A).sum(1) * (X * X).sum(1)
+
+        def distance_to(i):
+            d2 = sq + sq[i] - 2.0 * (A @ A[i]) * (X @ X[i])
+            return d2.clamp_min(0.0).sqrt()
+
+        first = int(top_n(sq.cpu().numpy(), 1)[0])
+        rng = check_random_state(self.random_state)
+        return kmeans_pp(distance_to, len(A), n, rng, first)
