@@ -14,12 +14,11 @@ import time
 
 import numpy as np
 import torch
+from _report import markdown_table, write_section
 from skorch import NeuralNetClassifier
 
 from skralif.influence import CGInverseHVP, ExactInverseHVP, LiSSAInverseHVP, influence_scores
 from skralif.influence._scores import head_gradient
-
-from _report import markdown_table, write_section
 
 
 class Encoder(torch.nn.Module):
@@ -53,7 +52,8 @@ def loop_scores(net, X_pool, rows, solution):
     s_W, s_b = solution[:, :-1].float(), solution[:, -1].float()
     out = np.zeros((len(rows), head.out_features))
     with torch.no_grad():
-        feats = net.module_.body(torch.as_tensor(X_pool[rows])) / net.module_.body[0].out_features ** 0.5
+        body = net.module_.body
+        feats = body(torch.as_tensor(X_pool[rows])) / body[0].out_features ** 0.5
     for i in range(len(rows)):
         for k in range(head.out_features):
             loss = torch.nn.functional.cross_entropy(head(feats[i : i + 1]), torch.tensor([k]))
@@ -81,9 +81,9 @@ def solution_of(net, X_lab, X_pool, damping, backend):
     return backend.inverse_hvp(obj, G.reshape(-1)).reshape(W.shape)
 
 
-def timed(fn):
+def timed(fn, *args, **kwargs):
     start = time.perf_counter()
-    out = fn()
+    out = fn(*args, **kwargs)
     return out, time.perf_counter() - start
 
 
@@ -92,11 +92,11 @@ def bench_loop(pools, d, C, damping, loop_rows):
     for n_pool in pools:
         net, X_lab, y_lab, X_pool = make_problem(d, C, n_pool)
         backend = backend_for(d, C)
-        ours, t_ours = timed(lambda: influence_scores(net, X_lab, y_lab, X_pool, method=backend,
-                                                      X_candidates=X_pool, damping=damping))
+        ours, t_ours = timed(influence_scores, net, X_lab, y_lab, X_pool, method=backend,
+                             X_candidates=X_pool, damping=damping)
         sub = np.arange(min(loop_rows, n_pool))
         sol = solution_of(net, X_lab, X_pool, damping, backend)
-        ref, t_loop = timed(lambda: loop_scores(net, X_pool, sub, sol))
+        ref, t_loop = timed(loop_scores, net, X_pool, sub, sol)
         t_loop_full = t_loop / len(sub) * n_pool
         err = np.abs(ours[sub] - ref).max() / np.abs(ref).max()
         method = type(backend).__name__.removesuffix("InverseHVP").lower()
@@ -120,7 +120,7 @@ def bench_backends(n_pool, heads, damping):
             if name == "exact" and ref_name != "exact":
                 results[name] = None
                 continue
-            results[name] = timed(lambda b=backend: influence_scores(*args, method=b, **kw))
+            results[name] = timed(influence_scores, *args, method=backend, **kw)
             if name == "lissa":
                 lissa_iters = backend.n_iter_[0]
         ref = results[ref_name][0]

@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 import torch
+from scipy.optimize import minimize
+from scipy.special import log_softmax, softmax
 from sklearn.datasets import load_digits
 from skorch import NeuralNetClassifier
 
@@ -49,3 +51,34 @@ def mlp_net(digits):
     """A fitted 64-16-10 MLP with logits output."""
     X, y = digits
     return make_net(MLP).fit(X[:300], y[:300])
+
+
+def _head_objective(theta, X, Y, weights, lam):
+    """sum_i w_i CE_i / n + lam/2 ||theta||^2 for a softmax head, with its gradient."""
+    n, d1 = X.shape
+    W = theta.reshape(Y.shape[1], d1)
+    logp = log_softmax(X @ W.T, axis=1)
+    loss = -(weights * (Y * logp).sum(1)).sum() / n + lam / 2 * theta @ theta
+    grad = ((softmax(X @ W.T, axis=1) - Y) * weights[:, None]).T @ X / n + lam * W
+    return loss, grad.ravel()
+
+
+def fit_softmax_head(X, Y, weights, lam, theta0):
+    """Minimise the weighted, L2-regularised softmax objective to convergence (L-BFGS).
+
+    ``X`` has a trailing column of ones; ``Y`` is one-hot; returns ``[W | b]`` flattened.
+    """
+    res = minimize(_head_objective, theta0, args=(X, Y, weights, lam), jac=True,
+                   method="L-BFGS-B", options={"gtol": 1e-12, "ftol": 1e-15, "maxiter": 5000})
+    return res.x
+
+
+def softmax_net(theta, d, C):
+    """A skorch net whose module is one Linear(d, C) holding ``theta = [W | b]``."""
+    net = NeuralNetClassifier(torch.nn.Linear, module__in_features=d, module__out_features=C,
+                              criterion=torch.nn.CrossEntropyLoss, train_split=None).initialize()
+    W = np.asarray(theta).reshape(C, d + 1)
+    with torch.no_grad():
+        net.module_.weight.copy_(torch.as_tensor(W[:, :d]))
+        net.module_.bias.copy_(torch.as_tensor(W[:, d]))
+    return net

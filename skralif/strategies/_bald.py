@@ -7,13 +7,13 @@ import torch
 from sklearn.utils import check_random_state
 
 from .._nets import (
-    output_kind,
     as_input,
     call_module,
     eval_mode,
     iter_chunks,
     n_rows,
     net_device,
+    output_kind,
     take_rows,
 )
 from ._base import QueryStrategy, split_estimator

@@ -102,7 +102,8 @@ class BADGEQuery(QueryStrategy):
     def score_samples(self, estimator, X_pool, *, X_labeled=None, y_labeled=None):
         """Norm of each row's gradient embedding, ``||a_u|| ||x~_u||``."""
         A, X = self._embedding(estimator, X_pool)
-        return (torch.linalg.vector_norm(A, dim=1) * torch.linalg.vector_norm(X, dim=1)).cpu().numpy()
+        norms = torch.linalg.vector_norm(A, dim=1) * torch.linalg.vector_norm(X, dim=1)
+        return norms.cpu().numpy()
 
     def _select(self, estimator, X_pool, n, X_labeled, y_labeled):
         A, X = self._embedding(estimator, X_pool)

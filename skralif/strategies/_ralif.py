@@ -82,6 +82,9 @@ class RALIFQuery(QueryStrategy):
     ``-S_code(u)``): the predicted *decrease* of the target loss, so that
     higher is queried first like every strategy; excluded rows are ``NaN``.
 
+    The truncation is what makes the score informative: over *all* classes the
+    expectation is exactly zero, since ``sum_k p_uk g_{u,k} = (p_u - p_u) x~^T``.
+
     **Edge cases.** When fewer rows than ``n`` have a plausible class, the
     excluded rows fill the remaining places in order of decreasing maximum
     probability (ties by index), after the diversity step. A pool of exactly

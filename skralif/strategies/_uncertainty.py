@@ -25,7 +25,7 @@ class RandomQuery(QueryStrategy):
     >>> from skralif.strategies import RandomQuery
     >>> clf = DummyClassifier().fit([[0], [1]], [0, 1])
     >>> RandomQuery(random_state=0).query(clf, np.zeros((5, 1)), 3)
-    array([2, 0, 1])
+    array([1, 2, 0])
     """
 
     def __init__(self, random_state=None):

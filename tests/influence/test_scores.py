@@ -3,32 +3,19 @@
 import numpy as np
 import pytest
 import torch
-from scipy.optimize import minimize
-from scipy.special import log_softmax, softmax
+from scipy.special import log_softmax
 from scipy.stats import pearsonr, spearmanr
 from sklearn.exceptions import NotFittedError
 from skorch import NeuralNetClassifier
 
 from skralif.influence import LiSSAInverseHVP, influence_scores
-from tests.conftest import make_net
+from tests.conftest import fit_softmax_head, make_net, softmax_net
 
 LAM = 1e-2
 
 
-def _objective(theta, X, Y, weights, lam):
-    """sum_i w_i CE_i / n + lam/2 ||theta||^2 for a softmax head, with its gradient."""
-    n, d1 = X.shape
-    W = theta.reshape(Y.shape[1], d1)
-    logp = log_softmax(X @ W.T, axis=1)
-    loss = -(weights * (Y * logp).sum(1)).sum() / n + lam / 2 * theta @ theta
-    grad = ((softmax(X @ W.T, axis=1) - Y) * weights[:, None]).T @ X / n + lam * W
-    return loss, grad.ravel()
-
-
 def _fit(X, Y, weights, theta0):
-    res = minimize(_objective, theta0, args=(X, Y, weights, LAM), jac=True, method="L-BFGS-B",
-                   options={"gtol": 1e-12, "ftol": 1e-15, "maxiter": 5000})
-    return res.x
+    return fit_softmax_head(X, Y, weights, LAM, theta0)
 
 
 def _eval_loss(theta, X, y):
@@ -43,13 +30,7 @@ def converged_logreg(digits):
     Xtr, ytr = X[:300].astype(np.float64), y[:300]
     Xa = np.hstack([Xtr, np.ones((300, 1))])
     theta = _fit(Xa, np.eye(10)[ytr], np.ones(300), np.zeros(650))
-    net = NeuralNetClassifier(torch.nn.Linear, module__in_features=64, module__out_features=10,
-                              criterion=torch.nn.CrossEntropyLoss, train_split=None).initialize()
-    W = theta.reshape(10, 65)
-    with torch.no_grad():
-        net.module_.weight.copy_(torch.as_tensor(W[:, :64]))
-        net.module_.bias.copy_(torch.as_tensor(W[:, 64]))
-    return net, Xa, ytr, theta
+    return softmax_net(theta, 64, 10), Xa, ytr, theta
 
 
 def test_influence_matches_leave_one_out_retraining(converged_logreg, digits):

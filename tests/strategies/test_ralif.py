@@ -1,0 +1,199 @@
+"""RALIFQuery against brute-force retraining, the released formula, and its edge cases."""
+
+import numpy as np
+import pytest
+import torch
+from scipy.special import log_softmax
+from scipy.stats import spearmanr
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skralif import RALIFQuery
+from skralif.influence import influence_scores
+from tests.conftest import MLP, fit_softmax_head, make_net, softmax_net
+
+LAM = 0.05
+
+
+@pytest.fixture(scope="module")
+def convex(digits):
+    """A softmax head trained to convergence on 40 digits; a 150-row pool."""
+    X, y = digits
+    XL, yL, XU = X[:40].astype(np.float64), y[:40], X[200:350].astype(np.float64)
+    aug = lambda A: np.hstack([A, np.ones((len(A), 1))])  # noqa: E731
+    theta = fit_softmax_head(aug(XL), np.eye(10)[yL], np.ones(40), LAM, np.zeros(650))
+    return softmax_net(theta, 64, 10), XL.astype(np.float32), yL, XU.astype(np.float32), theta, aug
+
+
+def _pool_loss(theta, XU_aug, pseudo):
+    logp = log_softmax(XU_aug @ theta.reshape(10, 65).T, axis=1)
+    return -logp[np.arange(len(pseudo)), pseudo].sum()
+
+
+def test_influence_score_matches_brute_force_retraining(convex):
+    net, XL, yL, XU, theta, aug = convex
+    strategy = RALIFQuery(tau=2.0, damping=LAM)
+    S = -strategy.score_samples(net, XU, X_labeled=XL, y_labeled=yL)
+    proba = net.predict_proba(XU)
+    pseudo = proba.argmax(1)
+    base = _pool_loss(theta, aug(XU), pseudo)
+    rows = np.flatnonzero(~np.isnan(S))[::4]
+    actual = []
+    for u in rows:
+        keep = np.flatnonzero(proba[u] > 2.0 / 10)
+        weights = proba[u, keep] / proba[u, keep].sum()
+        change = 0.0
+        for k, w in zip(keep, weights, strict=True):
+            X = np.vstack([aug(XL), aug(XU[u : u + 1])])
+            Y = np.eye(10)[np.append(yL, k)]
+            # (u, k) joins with weight 1 in a sum still divided by the old n = 40
+            new = fit_softmax_head(X, Y, np.ones(41) * 41 / 40, LAM, theta)
+            change += w * (_pool_loss(new, aug(XU), pseudo) - base)
+        actual.append(change)
+    actual = np.asarray(actual)
+    assert spearmanr(S[rows], actual)[0] > 0.9
+    assert np.mean(np.sign(S[rows]) == np.sign(actual)) > 0.9
+
+
+def test_scores_agree_with_public_influence_scores(convex):
+    net, XL, yL, XU, _, _ = convex
+    S = -RALIFQuery(tau=2.0, damping=LAM).score_samples(net, XU, X_labeled=XL)
+    # influence_scores averages the eval loss over the pool: delta = score * |U| / n
+    delta = influence_scores(net, XL, yL, XU, X_candidates=XU, damping=LAM) * len(XU) / len(XL)
+    proba = net.predict_proba(XU).astype(np.float64)
+    weights = np.where(proba > 0.2, proba, 0.0)
+    with np.errstate(invalid="ignore"):
+        expected = (weights * delta).sum(1) / weights.sum(1)
+    np.testing.assert_allclose(S, expected, rtol=1e-4, atol=1e-6 * np.nanmax(np.abs(S)))
+
+
+def test_untruncated_expectation_is_zero(convex):
+    """E_p[g_{u,k}] = (p - E_p[e_k]) x~^T = 0: without truncation nothing is ranked."""
+    net, XL, _, XU, _, _ = convex
+    S = RALIFQuery(tau=0.0, damping=LAM).score_samples(net, XU, X_labeled=XL)
+    np.testing.assert_allclose(S, 0.0, atol=1e-10)
+
+
+def test_expectation_reproduces_influence_and_reference_formulas():
+    proba = np.array([[0.7, 0.2, 0.1], [0.34, 0.33, 0.33], [0.5, 0.45, 0.05]])
+    values = np.array([[-1.0, 2.0, 5.0], [1.0, 1.0, 1.0], [3.0, -4.0, 9.0]])
+    ralif = RALIFQuery(tau=1.2)  # plausible: p > 0.4
+    expected = [-1.0, np.nan, (1.5 - 1.8) / 0.95]
+    np.testing.assert_allclose(ralif._expectation(proba, values), expected)
+    ref = RALIFQuery(tau=1.2, score="reference")
+    R = 100.0
+    expected = [0.7 * (R - 1.0), np.nan, (0.5 * (R + 3.0) + 0.45 * (R - 4.0)) / 2]
+    np.testing.assert_allclose(ref._expectation(proba, values + R), expected)
+
+
+def test_reference_score_ranks_by_low_confidence(convex):
+    net, XL, _, XU, _, _ = convex
+    scores = RALIFQuery(score="reference", damping=LAM).score_samples(net, XU, X_labeled=XL)
+    valid = ~np.isnan(scores)
+    top = net.predict_proba(XU).max(1)[valid]
+    assert spearmanr(scores[valid], top)[0] < -0.9  # higher score = lower confidence
+
+
+@pytest.fixture(scope="module")
+def mlp(digits):
+    X, y = digits
+    return make_net(MLP, max_epochs=80).fit(X[:100], y[:100])
+
+
+@pytest.mark.parametrize("params", [
+    {}, {"diversity": False}, {"score": "reference"}, {"method": "cg"}, {"target": "all"},
+    {"method": "lissa"},
+])
+def test_query_is_deterministic_distinct_and_leaves_net_untouched(mlp, digits, params):
+    X, y = digits
+    before = {k: v.clone() for k, v in mlp.module_.state_dict().items()}
+    kw = dict(X_labeled=X[:100], y_labeled=y[:100])
+    a = RALIFQuery(random_state=3, **params).query(mlp, X[100:600], 25, **kw)
+    b = RALIFQuery(random_state=3, **params).query(mlp, X[100:600], 25, **kw)
+    np.testing.assert_array_equal(a, b)
+    assert len(set(a)) == 25 and a.min() >= 0 and a.max() < 500 and a.dtype == np.int64
+    for k, v in mlp.module_.state_dict().items():
+        assert torch.equal(v, before[k])
+
+
+def test_diversity_starts_with_the_best_candidate(mlp, digits):
+    X, y = digits
+    kw = dict(X_labeled=X[:100])
+    best = RALIFQuery(diversity=False).query(mlp, X[100:600], 5, **kw)
+    diverse = RALIFQuery(random_state=0).query(mlp, X[100:600], 5, **kw)
+    scores = RALIFQuery().score_samples(mlp, X[100:600], **kw)
+    assert diverse[0] == best[0] == np.nanargmax(scores)
+    np.testing.assert_array_equal(best, np.argsort(-np.nan_to_num(scores, nan=-np.inf),
+                                                   kind="stable")[:5])
+
+
+def test_too_few_plausible_rows_are_filled_by_confidence(mlp, digits):
+    X, _ = digits
+    strategy = RALIFQuery(tau=5.0, random_state=0)  # plausible: p > 0.5
+    scores = strategy.score_samples(mlp, X[100:400], X_labeled=X[:100])
+    valid = np.flatnonzero(~np.isnan(scores))
+    n = len(valid) + 4
+    picks = strategy.query(mlp, X[100:400], n, X_labeled=X[:100])
+    assert set(picks[: len(valid)]) == set(valid)
+    rest = np.setdiff1d(np.arange(300), valid)
+    confidence = mlp.predict_proba(X[100:400])[rest].max(1)
+    by_confidence = rest[np.argsort(-confidence, kind="stable")[:4]]
+    np.testing.assert_array_equal(picks[len(valid) :], by_confidence)
+    nothing = RALIFQuery(tau=10.0).query(mlp, X[100:110], 3, X_labeled=X[:100])
+    assert len(set(nothing)) == 3
+
+
+def test_pool_of_exactly_n_and_too_small_pool(mlp, digits):
+    X, _ = digits
+    picks = RALIFQuery(random_state=0).query(mlp, X[100:130], 30, X_labeled=X[:100])
+    assert sorted(picks) == list(range(30))
+    with pytest.raises(ValueError, match=r"no larger than the pool \(30 rows\); got 31"):
+        RALIFQuery().query(mlp, X[100:130], 31, X_labeled=X[:100])
+
+
+@pytest.mark.parametrize("classes", [[0, 1, 2], [4]])
+def test_labeled_sets_missing_classes(digits, classes):
+    X, y = digits
+    mask = np.isin(y, classes)
+    net = make_net(MLP, max_epochs=20).fit(X[mask][:60], y[mask][:60])
+    picks = RALIFQuery(random_state=0).query(net, X[:300], 10, X_labeled=X[mask][:60],
+                                             y_labeled=y[mask][:60])
+    assert len(set(picks)) == 10
+
+
+def test_clone_and_set_params():
+    strategy = RALIFQuery(tau=2.0, method="cg")
+    twin = clone(strategy).set_params(tau=6.0)
+    assert twin.tau == 6.0 and strategy.tau == 2.0 and twin.method == "cg"
+
+
+def test_pipeline_estimator_transforms_the_pool(digits):
+    X, y = digits
+    pipe = Pipeline([("scale", StandardScaler()),
+                     ("net", make_net(MLP, max_epochs=20))]).fit(X[:100], y[:100])
+    Z = pipe[:-1].transform(X)
+    a = RALIFQuery(random_state=1).query(pipe, X[100:400], 8, X_labeled=X[:100])
+    b = RALIFQuery(random_state=1).query(pipe[-1], Z[100:400].astype(np.float32), 8,
+                                         X_labeled=Z[:100].astype(np.float32))
+    np.testing.assert_array_equal(a, b)
+
+
+def test_errors(mlp, digits):
+    X, _ = digits
+    with pytest.raises(ValueError, match="non-empty `X_labeled`"):
+        RALIFQuery().query(mlp, X[:50], 5)
+    with pytest.raises(ValueError, match="`tau` must be a non-negative number; got -1"):
+        RALIFQuery(tau=-1).query(mlp, X[:50], 5, X_labeled=X[50:60])
+    with pytest.raises(ValueError, match=r"`candidate_fraction` must be in \(0, 1\]; got 2"):
+        RALIFQuery(candidate_fraction=2).query(mlp, X[:50], 5, X_labeled=X[50:60])
+    with pytest.raises(ValueError, match="`score` must be one of"):
+        RALIFQuery(score="loss").query(mlp, X[:50], 5, X_labeled=X[50:60])
+    with pytest.raises(ValueError, match="`target='all'` needs `y_labeled`"):
+        RALIFQuery(target="all").query(mlp, X[:50], 5, X_labeled=X[50:60])
+    with pytest.raises(ValueError, match="`method` must be one of"):
+        RALIFQuery(method="newton").query(mlp, X[:50], 5, X_labeled=X[50:60])
+    clf = LogisticRegression().fit(X[:50], np.arange(50) % 2)
+    with pytest.raises(TypeError, match="must be a fitted skorch NeuralNetClassifier"):
+        RALIFQuery().query(clf, X[:50], 5, X_labeled=X[50:60])
