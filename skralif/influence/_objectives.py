@@ -113,8 +113,10 @@ class ParamObjective:
         Fitted net; its module is deep-copied to ``dtype`` and put in eval mode.
     names : list of str
         Names of the parameters that form ``theta``; the others stay fixed.
-    X, y : array-like, torch.Tensor
-        Training rows and their class indices.
+    X : array-like of shape (n, ...)
+        Training rows.
+    y : array-like of shape (n,)
+        Their class indices.
     damping : float
         Tikhonov term added to the Hessian.
     batch_size : int
