@@ -18,7 +18,7 @@ from _report import markdown_table, write_section
 from skorch import NeuralNetClassifier
 
 from skralif.influence import CGInverseHVP, ExactInverseHVP, LiSSAInverseHVP, influence_scores
-from skralif.influence._scores import head_gradient, head_pair_scores
+from skralif.influence._scores import head_gradient, head_pair_scores, head_proba
 
 
 class Encoder(torch.nn.Module):
@@ -76,7 +76,7 @@ def solution_of(net, X_lab, X_pool, damping, backend):
     W = view.weights()
     f_lab = torch.cat(list(view.features(X_lab)))
     f_pool = torch.cat(list(view.features(X_pool)))
-    obj = HeadObjective(f_lab, view.proba(f_lab, W), damping)
+    obj = HeadObjective(f_lab, head_proba(f_lab, W), damping)
     G = head_gradient(f_pool, W) / len(f_pool)
     return backend.inverse_hvp(obj, G.reshape(-1)).reshape(W.shape)
 

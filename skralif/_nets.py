@@ -188,10 +188,6 @@ class HeadView:
                 checked = True
             yield feats
 
-    def proba(self, feats: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """Softmax of the head applied to features ``feats`` (float64)."""
-        return torch.softmax(augment(feats, weights.dtype) @ weights.T, dim=1)
-
     def _forward(self, Xb):
         captured = []
         hook = self.head.register_forward_pre_hook(

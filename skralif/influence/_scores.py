@@ -155,13 +155,19 @@ def _labels(y, n, n_classes, name):
 
 
 # ---------------------------------------------------------------- head path
-def head_gradient(feats, weights, labels=None) -> torch.Tensor:
+def head_proba(feats, weights) -> torch.Tensor:
+    """``softmax(W f(x) + b)`` for every row, in the dtype of ``weights``."""
+    return torch.softmax(augment(feats, weights.dtype) @ weights.T, dim=1)
+
+
+def head_gradient(feats, weights, labels=None, proba=None) -> torch.Tensor:
     """Sum over rows of ``grad l(x, y) = (p - e_y) [f(x); 1]^T``, shape ``(C, d + 1)``.
 
-    ``labels`` None uses the argmax of ``p`` (pseudo labels).
+    ``labels`` None uses the argmax of ``p`` (pseudo labels); ``proba`` is ``p``
+    when the caller already has it.
     """
     X = augment(feats, weights.dtype)
-    P = torch.softmax(X @ weights.T, dim=1)
+    P = head_proba(feats, weights) if proba is None else proba
     if labels is None:
         labels = P.argmax(dim=1)
     R = P.clone()
@@ -169,15 +175,15 @@ def head_gradient(feats, weights, labels=None) -> torch.Tensor:
     return R.T @ X
 
 
-def head_pair_scores(feats, weights, solution) -> torch.Tensor:
+def head_pair_scores(feats, weights, solution, proba=None) -> torch.Tensor:
     """``-g_{u,k}^T s`` for every row ``u`` and class ``k``, shape ``(b, C)``.
 
     With ``a_u = S [f(u); 1]`` (``S`` is ``s`` reshaped to ``(C, d + 1)``),
-    ``g_{u,k}^T s = p_u^T a_u - a_uk``: one matrix product per chunk.
+    ``g_{u,k}^T s = p_u^T a_u - a_uk``: one matrix product per chunk. ``proba``
+    is ``p`` when the caller already has it.
     """
-    X = augment(feats, weights.dtype)
-    P = torch.softmax(X @ weights.T, dim=1)
-    A = X @ solution.T
+    P = head_proba(feats, weights) if proba is None else proba
+    A = augment(feats, weights.dtype) @ solution.T
     return A - (P * A).sum(dim=1, keepdim=True)
 
 
@@ -190,7 +196,7 @@ def _head_scores(net, X_tr, y_tr, X_ev, y_ev, X_c, y_c, damping, backend, batch_
     C, W = view.n_classes, view.weights()
     feats_tr = _features(view, X_tr, batch_size)
     _labels(y_tr, len(feats_tr), C, "y_train")
-    objective = HeadObjective(feats_tr, view.proba(feats_tr, W), damping, batch_size)
+    objective = HeadObjective(feats_tr, head_proba(feats_tr, W), damping, batch_size)
     feats_ev = feats_tr if X_ev is X_tr else _features(view, X_ev, batch_size)
     y_ev = None if y_ev is None else _labels(y_ev, len(feats_ev), C, "y_eval")
     grad_eval = head_gradient(feats_ev, W, y_ev) / max(len(feats_ev), 1)

@@ -8,10 +8,10 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-from .._nets import augment, check_class_labels, iter_chunks
+from .._nets import check_class_labels, iter_chunks
 from ..influence._backends import check_backend
 from ..influence._objectives import HeadObjective
-from ..influence._scores import head_gradient, head_pair_scores
+from ..influence._scores import head_gradient, head_pair_scores, head_proba
 from ._base import QueryStrategy, encode, euclidean_to, kmeans_pp, nearest_distance
 
 __all__ = ["RALIFQuery"]
@@ -168,26 +168,24 @@ class RALIFQuery(QueryStrategy):
         view, feats = encode(estimator, X_pool, self.head, self.batch_size)
         feats_lab = encode(estimator, X_labeled, self.head, self.batch_size)[1]
         W = view.weights()
-        G = sum(head_gradient(feats[sl], W) for sl in _chunks(len(feats), self.batch_size))
+        chunks = list(iter_chunks(len(feats), self.batch_size))
+        # probabilities once per row: the gradient, the scores and R all use them
+        probas = [head_proba(feats[sl], W) for sl in chunks]
+        G = sum(head_gradient(feats[sl], W, proba=P) for sl, P in zip(chunks, probas, strict=True))
         if self.target == "all":
             G = G + head_gradient(feats_lab, W, self._labels(y_labeled, view.n_classes))
-        objective = HeadObjective(feats_lab, view.proba(feats_lab, W), self.damping,
+        objective = HeadObjective(feats_lab, head_proba(feats_lab, W), self.damping,
                                   self.batch_size)
         solution = backend.inverse_hvp(objective, G.reshape(-1)).reshape(W.shape).to(W)
-        parts = [self._chunk_scores(feats[sl], W, solution, len(feats_lab))
-                 for sl in _chunks(len(feats), self.batch_size)]
+        # delta(u, k) = -(1/n) g_{u,k}^T s
+        deltas = [(head_pair_scores(feats[sl], W, solution, P) / len(feats_lab)).cpu().numpy()
+                  for sl, P in zip(chunks, probas, strict=True)]
+        probas = [P.cpu().numpy() for P in probas]
         if self.score == "reference":
-            total = _pool_loss(feats, W, self.batch_size)
-            parts = [(p, d + total) for p, d in parts]
-        S = np.concatenate([self._expectation(p, d) for p, d in parts])
-        proba = np.concatenate([p for p, _ in parts])
-        return S, feats, feats_lab, proba
-
-    def _chunk_scores(self, feats, W, solution, n_labeled):
-        """``(p, delta)`` of one chunk: probabilities and ``delta(u, k) = -(1/n) g^T s``."""
-        proba = torch.softmax(augment(feats, W.dtype) @ W.T, dim=1)
-        delta = head_pair_scores(feats, W, solution) / n_labeled
-        return proba.cpu().numpy(), delta.cpu().numpy()
+            total = _pool_loss(probas)
+            deltas = [d + total for d in deltas]
+        S = np.concatenate([self._expectation(p, d) for p, d in zip(probas, deltas, strict=True)])
+        return S, feats, feats_lab, np.concatenate(probas)
 
     def _expectation(self, proba, values):
         """Expectation of ``values`` over the plausible classes (``NaN`` when none)."""
@@ -230,14 +228,6 @@ class RALIFQuery(QueryStrategy):
             raise ValueError("`target='all'` needs `y_labeled` (the labeled rows' classes).")
 
 
-def _chunks(n, batch_size):
-    return list(iter_chunks(n, batch_size))
-
-
-def _pool_loss(feats, W, batch_size):
-    """``R = sum_u l(u, yhat_u)``: the pseudo-labelled pool loss (a constant)."""
-    total = 0.0
-    for sl in _chunks(len(feats), batch_size):
-        logp = torch.log_softmax(augment(feats[sl], W.dtype) @ W.T, dim=1)
-        total += float(-logp.max(dim=1).values.sum())
-    return total
+def _pool_loss(probas):
+    """``R = sum_u l(u, yhat_u) = -sum_u log max_k p_uk``: the pseudo-labelled pool loss."""
+    return float(-sum(np.log(P.max(axis=1)).sum() for P in probas))
