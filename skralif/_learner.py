@@ -1,0 +1,547 @@
+"""ActiveLearningClassifier: a scikit-learn meta-estimator for pool-based active learning."""
+
+from __future__ import annotations
+
+import time
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, _fit_context, clone
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils import assert_all_finite, check_array, check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from skorch import NeuralNet
+from skorch.dataset import ValidSplit
+from tqdm.auto import tqdm
+
+from .nets import MLPModule, default_net
+from .strategies import RALIFQuery
+from .strategies._base import check_n, split_estimator
+
+__all__ = ["ActiveLearningClassifier"]
+
+
+class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
+    """Pool-based active learning around a skorch classifier, as one sklearn estimator.
+
+    **Interactive mode** (``n_queries=0``): :meth:`fit` trains on the rows
+    whose label is not ``missing_label`` and keeps the others as the pool;
+    :meth:`query` proposes rows to label and :meth:`teach` adds their labels and
+    refits. **Simulated mode** (``n_queries > 0``): :meth:`fit` treats ``y`` as
+    the oracle, draws ``initial_size`` labeled rows, runs ``n_queries`` rounds
+    of ``query_size`` labels revealed from ``y`` and ends fitted on the final
+    labeled set, so :class:`~sklearn.model_selection.GridSearchCV` can compare
+    AL settings at a fixed label budget.
+
+    Parameters
+    ----------
+    estimator : estimator, default=None
+        A skorch ``NeuralNetClassifier``, or a ``Pipeline`` ending in one; any
+        sklearn classifier with ``predict_proba`` works with strategies that
+        need only probabilities. Cloned before every fit. None uses
+        :func:`skralif.nets.default_net`. Nets whose module is
+        :class:`skralif.nets.MLPModule` (the default net, tuned or not) get
+        their input and output widths from the data; any other net is used
+        as given, and its output width must equal the number of classes.
+    query_strategy : QueryStrategy, default=None
+        See :mod:`skralif.strategies`. None means :class:`~skralif.RALIFQuery`.
+        Cloned at fit; a ``random_state`` left None is seeded from this
+        learner's ``random_state``.
+    initial_size : int or float, default=20
+        Simulated mode: labeled rows drawn before the first query (a float in
+        (0, 1) is a share of the labelable rows). The draw is stratified when
+        every class has at least two rows and ``initial_size`` is at least the
+        number of classes.
+    query_size : int, default=10
+        Rows per query (the default ``n`` of :meth:`query`).
+    n_queries : int, default=0
+        Simulated rounds; 0 selects interactive mode.
+    missing_label : scalar, default=-1
+        Marks unlabeled rows in ``y`` (``None`` and ``np.nan`` work too). In
+        simulated mode such rows are ignored: the oracle cannot label them.
+    warm_start : bool, default=False
+        Refit after each round by continuing to train the current estimator
+        (``partial_fit``) instead of training a clone from scratch. Retraining
+        from scratch is the safer default for deep AL (DISTIL). A new class
+        always triggers training from scratch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial draw, the strategy (when its own is None) and torch
+        during every fit (through a forked generator: the global torch stream
+        is left as it was).
+    verbose : int, default=0
+        Show a tqdm progress bar over simulated rounds when > 0.
+
+    Attributes
+    ----------
+    estimator_ : estimator
+        The estimator fitted on the current labeled set.
+    query_strategy_ : QueryStrategy
+        The strategy in use.
+    classes_ : ndarray of shape (n_classes,)
+        Class labels, in the user's own values.
+    n_features_in_ : int
+        Number of features seen at fit.
+    X_labeled_ : ndarray of shape (n_labeled, ...)
+        The rows ``estimator_`` was fit on.
+    y_labeled_ : ndarray of shape (n_labeled,)
+        Their labels.
+    X_pool_ : ndarray of shape (n_pool, ...)
+        Interactive mode: the stored pool, minus rows taught since.
+        Simulated mode: the labelable rows never revealed.
+    labeled_iter_ : ndarray of shape (n_samples,)
+        For each row given to :meth:`fit`: 0 if labeled at the start, ``k`` if
+        labeled in round ``k`` (revealed, or taught from the stored pool),
+        -1 if never labeled.
+    n_iter_ : int
+        Query rounds completed (interactive: calls of :meth:`teach`).
+    termination_condition_ : {"max_queries", "pool_exhausted", "interactive"}
+        Why simulation stopped, or ``"interactive"``.
+    history_ : list of dict
+        One record per fit: ``round``, ``n_labeled``, ``fit_seconds``,
+        ``query_seconds`` (the query that followed; NaN for the last round and
+        in interactive mode) and ``pool_accuracy`` (simulated mode: accuracy
+        on the labelable rows not yet revealed; NaN otherwise).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_iris
+    >>> from skralif import ActiveLearningClassifier
+    >>> from skralif.nets import default_net
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = ActiveLearningClassifier(default_net(max_epochs=20), initial_size=15,
+    ...                                query_size=5, n_queries=2, random_state=0)
+    >>> clf.fit(X, y).y_labeled_.shape
+    (25,)
+    >>> [record["n_labeled"] for record in clf.history_]
+    [15, 20, 25]
+    """
+
+    _parameter_constraints: dict = {
+        "estimator": [HasMethods(["fit", "predict_proba"]), None],
+        "query_strategy": [HasMethods(["query", "score_samples"]), None],
+        "initial_size": [Interval(Integral, 1, None, closed="left"),
+                         Interval(Real, 0, 1, closed="neither")],
+        "query_size": [Interval(Integral, 1, None, closed="left")],
+        "n_queries": [Interval(Integral, 0, None, closed="left")],
+        "missing_label": "no_validation",
+        "warm_start": ["boolean"],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        estimator=None,
+        query_strategy=None,
+        *,
+        initial_size=20,
+        query_size=10,
+        n_queries=0,
+        missing_label=-1,
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+    ):
+        self.estimator = estimator
+        self.query_strategy = query_strategy
+        self.initial_size = initial_size
+        self.query_size = query_size
+        self.n_queries = n_queries
+        self.missing_label = missing_label
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y):
+        """Fit in interactive mode, or run a whole simulated AL experiment.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+            All rows: labeled and pool.
+        y : array-like of shape (n_samples,)
+            Labels; ``missing_label`` marks unlabeled rows. In simulated mode
+            ``y`` is the oracle.
+
+        Returns
+        -------
+        self : ActiveLearningClassifier
+        """
+        X, y = self._check_fit_data(X, y)
+        missing = _is_missing(y, self.missing_label)
+        if missing.all():
+            raise ValueError(
+                f"`y` has no labeled row: every label equals `missing_label`="
+                f"{self.missing_label!r}; label at least one row per class you expect."
+            )
+        rng = check_random_state(self.random_state)
+        self._seed = int(rng.randint(2**31 - 1))
+        self.query_strategy_ = self._make_strategy(rng)
+        self._check_strategy_fits_estimator()
+        self.classes_ = self._classes(y[~missing])
+        if self.n_queries == 0:
+            self._fit_interactive(X, y, missing)
+        else:
+            self._fit_simulated(X, y, missing, rng)
+        return self
+
+    def _fit_interactive(self, X, y, missing):
+        labeled = np.flatnonzero(~missing)
+        estimator, seconds = _timed(self._train, X[labeled], y[labeled], self.classes_, 0, None)
+        self.estimator_ = estimator
+        self.X_labeled_, self.y_labeled_ = X[labeled], y[labeled]
+        self._pool_index = np.flatnonzero(missing)
+        self.X_pool_ = X[self._pool_index]
+        self.labeled_iter_ = np.where(missing, -1, 0)
+        self.n_iter_, self.termination_condition_ = 0, "interactive"
+        self.history_ = [_record(0, len(labeled), seconds)]
+
+    def _fit_simulated(self, X, y, missing, rng):
+        labelable = np.flatnonzero(~missing)
+        labeled = self._initial_draw(y, labelable, rng)
+        labeled_iter = np.full(len(X), -1)
+        labeled_iter[labeled] = 0
+        history, estimator, condition = [], None, "max_queries"
+        for round_ in tqdm(range(self.n_queries + 1), disable=not self.verbose, desc="AL rounds"):
+            estimator, seconds = _timed(self._train, X[labeled], y[labeled], self.classes_,
+                                        round_, estimator)
+            pool = labelable[labeled_iter[labelable] == -1]
+            history.append(_record(round_, len(labeled), seconds,
+                                   self._accuracy(estimator, X[pool], y[pool])))
+            if round_ == self.n_queries:
+                continue  # the final fit: nothing more to reveal
+            if len(pool) == 0:
+                condition = "pool_exhausted"
+                break
+            picks, history[-1]["query_seconds"] = _timed(
+                self._query_rows, estimator, X[pool], min(self.query_size, len(pool)),
+                X[labeled], y[labeled], self.classes_)
+            labeled = np.concatenate([labeled, pool[picks]])
+            labeled_iter[pool[picks]] = round_ + 1
+        self.estimator_, self.history_, self.termination_condition_ = estimator, history, condition
+        self.X_labeled_, self.y_labeled_ = X[labeled], y[labeled]
+        self._pool_index = labelable[labeled_iter[labelable] == -1]
+        self.X_pool_ = X[self._pool_index]
+        self.labeled_iter_, self.n_iter_ = labeled_iter, len(history) - 1
+
+    def _initial_draw(self, y, labelable, rng):
+        size = self.initial_size
+        if isinstance(size, Real) and not isinstance(size, Integral):
+            size = max(1, int(round(size * len(labelable))))
+        if size > len(labelable):
+            raise ValueError(
+                f"`initial_size` must be at most the number of labelable rows "
+                f"({len(labelable):,}); got {size:,}."
+            )
+        if size == len(labelable):
+            return labelable.copy()
+        classes, counts = np.unique(y[labelable], return_counts=True)
+        if size >= len(classes) and counts.min() >= 2:
+            from sklearn.model_selection import train_test_split
+
+            return train_test_split(labelable, train_size=size, stratify=y[labelable],
+                                    random_state=rng)[0]
+        return rng.choice(labelable, size, replace=False)
+
+    # ------------------------------------------------------------ interactive
+    def query(self, X_pool=None, n=None):
+        """Indices of the rows to label next, best first.
+
+        Parameters
+        ----------
+        X_pool : array-like of shape (n_pool, n_features), default=None
+            Candidate rows; None uses the stored pool :attr:`X_pool_`.
+        n : int, default=None
+            How many; None uses ``query_size``.
+
+        Returns
+        -------
+        indices : ndarray of shape (n,)
+            Row indices into ``X_pool`` (or into :attr:`X_pool_`).
+        """
+        check_is_fitted(self)
+        X = self.X_pool_ if X_pool is None else self._check_X(X_pool, "X_pool")
+        n = check_n(self.query_size if n is None else n, len(X))
+        return self._query_rows(self.estimator_, X, n, self.X_labeled_, self.y_labeled_,
+                                self.classes_)
+
+    def teach(self, X, y):
+        """Add labeled rows, refit, and return ``self``.
+
+        Rows equal to rows of the stored pool are removed from it (and marked
+        in :attr:`labeled_iter_`). If anything is wrong with the input, or the
+        refit fails, the learner is left exactly as it was.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_new, n_features)
+            The newly labeled rows.
+        y : array-like of shape (n_new,)
+            Their labels (new classes are allowed).
+
+        Returns
+        -------
+        self : ActiveLearningClassifier
+        """
+        check_is_fitted(self)
+        X = self._check_X(X, "X")
+        y = self._check_teach_labels(y, len(X))
+        classes = np.union1d(self.classes_, y) if self._user_classes() is None else self.classes_
+        X_lab = np.concatenate([self.X_labeled_, X.astype(self.X_labeled_.dtype)])
+        y_lab = np.concatenate([self.y_labeled_, y])
+        estimator, seconds = _timed(self._train, X_lab, y_lab, classes, self.n_iter_ + 1,
+                                    self.estimator_)
+        taken = _match_rows(self.X_pool_, X)
+        keep = np.ones(len(self.X_pool_), dtype=bool)
+        keep[taken] = False
+        # commit only now: every step above may raise without touching the learner
+        self.labeled_iter_[self._pool_index[taken]] = self.n_iter_ + 1
+        self.classes_, self.estimator_ = classes, estimator
+        self.X_labeled_, self.y_labeled_ = X_lab, y_lab
+        self._pool_index, self.X_pool_ = self._pool_index[keep], self.X_pool_[keep]
+        self.n_iter_ += 1
+        self.history_.append(_record(self.n_iter_, len(y_lab), seconds))
+        return self
+
+    # ------------------------------------------------------------- predict
+    def predict_proba(self, X):
+        """Class probabilities of the fitted estimator, columns in ``classes_`` order.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        check_is_fitted(self)
+        return self._proba(self.estimator_, self._check_X(X, "X"), len(self.classes_))
+
+    def predict(self, X):
+        """Most probable class of each row, in the user's own labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    # ------------------------------------------------------------ internals
+    def _train(self, X, y, classes, round_, previous):
+        """Return an estimator fitted on ``(X, y)``; never touches ``self``'s state."""
+        y_enc = _encode(y, classes)
+        # before a commit, ``self.classes_`` still holds the classes ``previous`` knows
+        reuse = self.warm_start and previous is not None and len(classes) == len(self.classes_)
+        estimator = previous if reuse else self._fresh_estimator(X, len(classes))
+        _check_validation_split(estimator, y_enc)
+        with torch.random.fork_rng():
+            torch.manual_seed((self._seed + round_) % (2**31 - 1))
+            if reuse:
+                _partial_fit(estimator, X, y_enc)
+            else:
+                estimator.fit(X, y_enc)
+        self._check_output_width(estimator, X, len(classes))
+        return estimator
+
+    def _fresh_estimator(self, X, n_classes):
+        estimator = default_net() if self.estimator is None else clone(self.estimator)
+        final, _ = split_estimator(estimator)
+        if isinstance(final, NeuralNet) and final.module is MLPModule:
+            # skralif's own MLP takes its widths from the data
+            Xt = clone(estimator[:-1]).fit_transform(X) if isinstance(estimator, Pipeline) else X
+            final.set_params(module__in_features=int(np.prod(Xt.shape[1:])),
+                             module__n_classes=n_classes)
+        if isinstance(estimator, Pipeline) and isinstance(final, NeuralNet):
+            # skorch modules want float32; the steps before may well produce float64
+            steps = estimator.steps[:-1] + [("to_float32", FunctionTransformer(_to_float32)),
+                                            estimator.steps[-1]]
+            estimator = Pipeline(steps, memory=estimator.memory)
+        return estimator
+
+    def _check_output_width(self, estimator, X, n_classes):
+        final, _ = split_estimator(estimator)
+        if not isinstance(final, NeuralNet):
+            return
+        width = estimator.predict_proba(X[:1]).shape[1]
+        if width != n_classes:
+            raise ValueError(
+                f"The net outputs {width} columns but the labels hold {n_classes} classes. "
+                "Make the module's output width the number of classes, or pass `classes=` "
+                "(every class you expect) to the NeuralNetClassifier."
+            )
+
+    def _query_rows(self, estimator, X_pool, n, X_labeled, y_labeled, classes):
+        return self.query_strategy_.query(estimator, X_pool, n, X_labeled=X_labeled,
+                                          y_labeled=_encode(y_labeled, classes))
+
+    def _proba(self, estimator, X, n_classes):
+        proba = estimator.predict_proba(X)
+        final, _ = split_estimator(estimator)
+        if isinstance(final, NeuralNet):
+            return proba
+        # sklearn classifiers only know the classes present in their training labels
+        full = np.zeros((len(X), n_classes))
+        full[:, final.classes_.astype(int)] = proba
+        return full
+
+    def _accuracy(self, estimator, X, y):
+        if len(X) == 0:
+            return float("nan")
+        proba = self._proba(estimator, X, len(self.classes_))
+        return float(np.mean(self.classes_[proba.argmax(axis=1)] == y))
+
+    def _make_strategy(self, rng):
+        strategy = RALIFQuery() if self.query_strategy is None else clone(self.query_strategy)
+        seed = int(rng.randint(2**31 - 1))
+        if "random_state" in strategy.get_params() and strategy.random_state is None:
+            strategy.set_params(random_state=seed)
+        return strategy
+
+    def _check_strategy_fits_estimator(self):
+        if not getattr(self.query_strategy_, "needs_net", False) or self.estimator is None:
+            return
+        final, _ = split_estimator(self.estimator)
+        if not isinstance(final, NeuralNet):
+            raise TypeError(
+                f"`query_strategy` {type(self.query_strategy_).__name__} needs a skorch net "
+                f"(or a Pipeline ending in one) as `estimator`; got {type(final).__name__}. "
+                "Use UncertaintyQuery or RandomQuery with other classifiers."
+            )
+
+    def _user_classes(self):
+        final = None if self.estimator is None else split_estimator(self.estimator)[0]
+        classes = getattr(final, "classes", None) if isinstance(final, NeuralNet) else None
+        return None if classes is None else np.asarray(classes)
+
+    def _classes(self, y_labeled):
+        user = self._user_classes()
+        return np.unique(y_labeled) if user is None else user
+
+    def _check_fit_data(self, X, y):
+        X = validate_data(self, X, reset=True, allow_nd=True, dtype=[np.float32, np.float64])
+        y = column_or_1d(np.asarray(y), warn=True)
+        if len(y) != len(X):
+            raise ValueError(f"`y` has {len(y)} labels for {len(X)} rows of `X`.")
+        if y.dtype.kind == "f" and not _is_missing(np.array([np.nan]), self.missing_label)[0]:
+            assert_all_finite(y, input_name="y")
+        check_classification_targets(y[~_is_missing(y, self.missing_label)])
+        return X.astype(np.float32, copy=False), y
+
+    def _check_X(self, X, name):
+        checked = check_array(X, allow_nd=True, dtype=[np.float32, np.float64], input_name=name)
+        validate_data(self, X, reset=False, skip_check_array=True)  # feature count and names
+        return checked.astype(np.float32, copy=False)
+
+    def _check_teach_labels(self, y, n_rows):
+        y = column_or_1d(np.asarray(y), warn=True)
+        if len(y) != n_rows:
+            raise ValueError(f"`y` has {len(y)} labels for {n_rows} rows of `X`.")
+        if _is_missing(y, self.missing_label).any():
+            raise ValueError(
+                f"`y` passed to teach must hold real labels; got `missing_label`="
+                f"{self.missing_label!r}."
+            )
+        check_classification_targets(y)
+        user = self._user_classes()
+        if user is not None and not np.isin(y, user).all():
+            raise ValueError(
+                f"`y` holds labels {sorted(set(y) - set(user))} outside the net's "
+                f"`classes`={list(user)}."
+            )
+        if (y.dtype.kind in "OUS") != (self.y_labeled_.dtype.kind in "OUS"):
+            raise TypeError(
+                f"`y` must hold labels of the same kind as before (dtype "
+                f"{self.y_labeled_.dtype}); got dtype {y.dtype}."
+            )
+        return y
+
+
+def _to_float32(X):
+    return np.asarray(X, dtype=np.float32)
+
+
+def _record(round_, n_labeled, fit_seconds, pool_accuracy=float("nan")):
+    return {"round": round_, "n_labeled": int(n_labeled), "fit_seconds": fit_seconds,
+            "query_seconds": float("nan"), "pool_accuracy": pool_accuracy}
+
+
+def _timed(fn, *args):
+    start = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - start
+
+
+def _is_missing(y, missing_label) -> np.ndarray:
+    """Boolean mask of the entries of ``y`` equal to ``missing_label`` (None and NaN too)."""
+    if missing_label is None:
+        return np.array([v is None for v in y], dtype=bool)
+    if isinstance(missing_label, float) and np.isnan(missing_label):
+        return np.array([isinstance(v, float | np.floating) and v != v for v in y], dtype=bool)
+    if y.dtype.kind in "OUS" and not isinstance(missing_label, str):
+        return np.array([v == missing_label for v in y], dtype=bool)
+    if y.dtype.kind not in "OUS" and isinstance(missing_label, str):
+        return np.zeros(len(y), dtype=bool)
+    return np.asarray(y == missing_label, dtype=bool).reshape(len(y))
+
+
+def _encode(y, classes) -> np.ndarray:
+    """Positions of the labels ``y`` in ``classes`` as int64 (what skorch trains on)."""
+    sorter = np.argsort(classes)
+    pos = np.searchsorted(classes, y, sorter=sorter).clip(0, len(classes) - 1)
+    idx = sorter[pos]
+    if not np.all(classes[idx] == y):
+        raise ValueError(f"Labels {sorted(set(np.asarray(y)) - set(classes))} are not in "
+                         f"`classes_`={list(classes)}.")
+    return idx.astype(np.int64)
+
+
+def _partial_fit(estimator, X, y):
+    if hasattr(estimator, "partial_fit"):
+        return estimator.partial_fit(X, y)
+    Xt = estimator[:-1].transform(X)  # a Pipeline: keep its fitted preprocessing
+    return estimator.steps[-1][1].partial_fit(Xt, y)
+
+
+def _check_validation_split(estimator, y_enc):
+    """skorch's default 5-fold stratified validation split fails on tiny labeled sets."""
+    final, _ = split_estimator(estimator)
+    split = getattr(final, "train_split", None)
+    if not isinstance(split, ValidSplit):
+        return
+    counts = np.bincount(y_enc)
+    folds = split.cv if isinstance(split.cv, int) else 5
+    if split.stratified and counts[counts > 0].min() < folds:
+        raise ValueError(
+            f"The net's `train_split` (skorch's ValidSplit, {folds} folds, stratified) "
+            f"needs at least {folds} labeled rows per class; the labeled set has "
+            f"{counts[counts > 0].min()} for some class. Pass `train_split=None` to the "
+            "NeuralNetClassifier (recommended for active learning)."
+        )
+
+
+def _match_rows(pool, X) -> np.ndarray:
+    """Positions in ``pool`` of rows equal to rows of ``X`` (each pool row used once)."""
+    if len(pool) == 0 or len(X) == 0:
+        return np.empty(0, dtype=np.int64)
+    where = {}
+    for i, row in enumerate(pool.reshape(len(pool), -1)):
+        where.setdefault(row.tobytes(), []).append(i)
+    taken = []
+    for row in np.asarray(X, dtype=pool.dtype).reshape(len(X), -1):
+        positions = where.get(row.tobytes())
+        if positions:
+            taken.append(positions.pop(0))
+    return np.asarray(taken, dtype=np.int64)

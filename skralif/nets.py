@@ -1,0 +1,78 @@
+"""skralif's default network: a small skorch MLP for tabular data and small label sets."""
+
+from __future__ import annotations
+
+import torch
+from skorch import NeuralNetClassifier
+
+__all__ = ["MLPModule", "default_net"]
+
+
+class MLPModule(torch.nn.Module):
+    """Multi-layer perceptron returning logits; its last layer is the RALIF head.
+
+    Parameters
+    ----------
+    in_features : int, default=1
+        Input width (the learner sets it from the data at fit time).
+    n_classes : int, default=2
+        Output width (the learner sets it from the classes at fit time).
+    hidden_units : tuple of int, default=(128,)
+        Widths of the hidden layers, each followed by ReLU and dropout.
+    dropout : float, default=0.0
+        Dropout after every hidden layer (set it > 0 for ``BALDQuery``).
+    """
+
+    def __init__(self, in_features=1, n_classes=2, hidden_units=(128,), dropout=0.0):
+        super().__init__()
+        layers, width = [], in_features
+        for units in hidden_units:
+            layers += [torch.nn.Linear(width, units), torch.nn.ReLU(), torch.nn.Dropout(dropout)]
+            width = units
+        self.body = torch.nn.Sequential(*layers)
+        self.head = torch.nn.Linear(width, n_classes)
+
+    def forward(self, X):
+        return self.head(self.body(X.reshape(len(X), -1)))
+
+
+def default_net(**params) -> NeuralNetClassifier:
+    """The skorch net :class:`~skralif.ActiveLearningClassifier` uses when given none.
+
+    An :class:`MLPModule` with one hidden layer of 128 units, cross-entropy on
+    logits, Adam (``lr=1e-2``), 100 epochs of shuffled mini-batches of 32, no
+    validation split (a few dozen labels cannot spare one) and no printing.
+    Input and output widths (``module__in_features``, ``module__n_classes``)
+    are set by the learner from the data at fit time; set them yourself to use
+    the net on its own.
+
+    Parameters
+    ----------
+    **params
+        Any :class:`skorch.NeuralNetClassifier` parameter, overriding the
+        defaults above (e.g. ``max_epochs=30``, ``module__dropout=0.2``).
+
+    Returns
+    -------
+    net : skorch.NeuralNetClassifier
+        Unfitted.
+
+    Examples
+    --------
+    >>> from skralif.nets import default_net
+    >>> default_net(max_epochs=10).max_epochs
+    10
+    """
+    settings = dict(
+        module=MLPModule,
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        lr=1e-2,
+        max_epochs=100,
+        batch_size=32,
+        iterator_train__shuffle=True,
+        train_split=None,
+        verbose=0,
+    )
+    settings.update(params)
+    return NeuralNetClassifier(**settings)
