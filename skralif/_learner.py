@@ -437,7 +437,8 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
             raise ValueError(f"`y` has {len(y)} labels for {len(X)} rows of `X`.")
         if y.dtype.kind == "f" and not _is_missing(np.array([np.nan]), self.missing_label)[0]:
             assert_all_finite(y, input_name="y")
-        check_classification_targets(y[~_is_missing(y, self.missing_label)])
+        # an object array of numbers (e.g. with None markers) is checked as the numbers
+        check_classification_targets(np.array(y[~_is_missing(y, self.missing_label)].tolist()))
         return X.astype(np.float32, copy=False), y
 
     def _check_X(self, X, name):
