@@ -252,7 +252,8 @@ def test_errors_before_fit_and_of_settings(iris):
         ActiveLearningClassifier().query(X)
     with pytest.raises(ValueError, match="'query_size' parameter .* Got 0"):
         ActiveLearningClassifier(query_size=0).fit(X, y)
-    with pytest.raises(ValueError, match=r"`initial_size` must be at most the number of labelable rows \(150\); got 500"):
+    too_many = r"`initial_size` must be at most the number of labelable rows \(150\); got 500"
+    with pytest.raises(ValueError, match=too_many):
         ActiveLearningClassifier(initial_size=500, n_queries=1).fit(X, y)
     with pytest.raises(ValueError, match="no labeled row"):
         ActiveLearningClassifier().fit(X, np.full(150, -1))
