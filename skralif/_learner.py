@@ -174,6 +174,33 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         -------
         self : ActiveLearningClassifier
         """
+        for _ in self._fit_rounds(X, y):
+            pass
+        return self
+
+    def fit_iter(self, X, y):
+        """Like :meth:`fit`, but yield ``self`` after every round's fit.
+
+        Between two yields the learner is a fitted estimator on the labeled
+        set of that round (``history_[-1]`` describes it), so experiments can
+        measure it, e.g. on a test set, before the next query. Interactive
+        mode yields once.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+            All rows: labeled and pool.
+        y : array-like of shape (n_samples,)
+            Labels; ``missing_label`` marks unlabeled rows.
+
+        Yields
+        ------
+        self : ActiveLearningClassifier
+        """
+        self._validate_params()
+        yield from self._fit_rounds(X, y)
+
+    def _fit_rounds(self, X, y):
         X, y = self._check_fit_data(X, y)
         missing = _is_missing(y, self.missing_label)
         if missing.all():
@@ -188,9 +215,9 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         self.classes_ = self._classes(y[~missing])
         if self.n_queries == 0:
             self._fit_interactive(X, y, missing)
+            yield self
         else:
-            self._fit_simulated(X, y, missing, rng)
-        return self
+            yield from self._fit_simulated(X, y, missing, rng)
 
     def _fit_interactive(self, X, y, missing):
         labeled = np.flatnonzero(~missing)
@@ -206,30 +233,34 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
     def _fit_simulated(self, X, y, missing, rng):
         labelable = np.flatnonzero(~missing)
         labeled = self._initial_draw(y, labelable, rng)
-        labeled_iter = np.full(len(X), -1)
-        labeled_iter[labeled] = 0
-        history, estimator, condition = [], None, "max_queries"
+        self.labeled_iter_ = np.full(len(X), -1)
+        self.labeled_iter_[labeled] = 0
+        self.history_, self.estimator_, self.termination_condition_ = [], None, "max_queries"
         for round_ in tqdm(range(self.n_queries + 1), disable=not self.verbose, desc="AL rounds"):
-            estimator, seconds = _timed(self._train, X[labeled], y[labeled], self.classes_,
-                                        round_, estimator)
-            pool = labelable[labeled_iter[labelable] == -1]
-            history.append(_record(round_, len(labeled), seconds,
-                                   self._accuracy(estimator, X[pool], y[pool])))
+            pool = self._fit_round(X, y, labelable, labeled, round_)
+            yield self
             if round_ == self.n_queries:
-                continue  # the final fit: nothing more to reveal
+                break  # the final fit: nothing more to reveal
             if len(pool) == 0:
-                condition = "pool_exhausted"
+                self.termination_condition_ = "pool_exhausted"
                 break
-            picks, history[-1]["query_seconds"] = _timed(
-                self._query_rows, estimator, X[pool], min(self.query_size, len(pool)),
+            picks, self.history_[-1]["query_seconds"] = _timed(
+                self._query_rows, self.estimator_, X[pool], min(self.query_size, len(pool)),
                 X[labeled], y[labeled], self.classes_)
             labeled = np.concatenate([labeled, pool[picks]])
-            labeled_iter[pool[picks]] = round_ + 1
-        self.estimator_, self.history_, self.termination_condition_ = estimator, history, condition
+            self.labeled_iter_[pool[picks]] = round_ + 1
+
+    def _fit_round(self, X, y, labelable, labeled, round_):
+        """Fit on ``labeled`` and record the round; return the labelable pool left."""
+        self.estimator_, seconds = _timed(self._train, X[labeled], y[labeled], self.classes_,
+                                          round_, self.estimator_)
+        self._pool_index = labelable[self.labeled_iter_[labelable] == -1]
+        pool = self._pool_index
+        accuracy = self._accuracy(self.estimator_, X[pool], y[pool])
+        self.history_.append(_record(round_, len(labeled), seconds, accuracy))
         self.X_labeled_, self.y_labeled_ = X[labeled], y[labeled]
-        self._pool_index = labelable[labeled_iter[labelable] == -1]
-        self.X_pool_ = X[self._pool_index]
-        self.labeled_iter_, self.n_iter_ = labeled_iter, len(history) - 1
+        self.X_pool_, self.n_iter_ = X[pool], round_
+        return pool
 
     def _initial_draw(self, y, labelable, rng):
         size = self.initial_size

@@ -1,0 +1,7 @@
+"""``python -m skralif``: the same as the ``skralif`` console script."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
