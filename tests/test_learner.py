@@ -270,3 +270,16 @@ def test_skorch_pitfalls_are_explained(iris):
     wide = clone(net).set_params(train_split=None, module__out_features=5)
     with pytest.raises(ValueError, match="outputs 5 columns but the labels hold 3 classes"):
         ActiveLearningClassifier(wide).fit(X, y)
+
+
+def test_fit_iter_yields_after_every_round_and_ends_like_fit(iris):
+    X, y = iris
+    make = lambda: ActiveLearningClassifier(default_net(**FAST), RandomQuery(),  # noqa: E731
+                                            initial_size=10, query_size=5, n_queries=2,
+                                            random_state=0)
+    seen = [(learner.n_iter_, len(learner.y_labeled_)) for learner in make().fit_iter(X, y)]
+    assert seen == [(0, 10), (1, 15), (2, 20)]
+    stepped = make()
+    for _ in stepped.fit_iter(X, y):
+        pass
+    np.testing.assert_array_equal(stepped.predict_proba(X), make().fit(X, y).predict_proba(X))
