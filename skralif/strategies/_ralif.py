@@ -32,7 +32,7 @@ class RALIFQuery(QueryStrategy):
        joins the ``n`` labeled rows, ``delta(u, k) = -(1/n) g_{u,k}^T s``
        (negative: the target loss goes down), all by matrix products;
     5. the expected change over the plausible classes
-       ``K_u = {k : p_uk > tau / C}`` with ``p`` renormalised on ``K_u``:
+       ``K_u = {k : p_uk > min(tau / C, 1/2)}`` with ``p`` renormalised on ``K_u``:
        ``S(u) = sum_{k in K_u} p~_uk delta(u, k)``; rows with empty ``K_u`` are
        excluded;
     6. candidates: the ``candidate_fraction`` of the pool with the lowest
@@ -45,8 +45,11 @@ class RALIFQuery(QueryStrategy):
     ----------
     tau : float, default=4.0
         Plausibility threshold: class ``k`` counts for row ``u`` when
-        ``p_uk > tau / C``. Larger ``tau`` keeps fewer classes and excludes
-        more uncertain rows; ``tau < 1`` keeps at least the argmax class.
+        ``p_uk > min(tau / C, 1/2)``. Larger ``tau`` keeps fewer classes and
+        excludes more uncertain rows; ``tau < 1`` keeps at least the argmax
+        class. The paper's ``tau / C`` alone reaches 1 when ``C <= tau``
+        (binary or 3-class problems with ``tau=4``), which would exclude every
+        row; the cap at 1/2 keeps a class that holds the majority plausible.
     candidate_fraction : float in (0, 1], default=0.1
         Share of the pool kept as candidates for the diversity step.
     method : {"exact", "lissa", "cg"} or InverseHVP, default="exact"
@@ -189,7 +192,7 @@ class RALIFQuery(QueryStrategy):
 
     def _expectation(self, proba, values):
         """Expectation of ``values`` over the plausible classes (``NaN`` when none)."""
-        keep = proba > self.tau / proba.shape[1]
+        keep = proba > min(self.tau / proba.shape[1], 0.5)
         weights = np.where(keep, proba, 0.0)
         count = keep.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):

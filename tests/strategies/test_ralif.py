@@ -88,6 +88,13 @@ def test_expectation_reproduces_influence_and_reference_formulas():
     np.testing.assert_allclose(ref._expectation(proba, values + R), expected)
 
 
+def test_threshold_is_capped_for_few_classes():
+    """With C <= tau the paper's tau / C >= 1 would exclude every row."""
+    proba = np.array([[0.9, 0.1], [0.55, 0.45], [0.5, 0.5]])
+    values = np.array([[-1.0, 3.0], [2.0, 5.0], [1.0, 1.0]])
+    np.testing.assert_allclose(RALIFQuery(tau=4)._expectation(proba, values), [-1.0, 2.0, np.nan])
+
+
 def test_reference_score_ranks_by_low_confidence(convex):
     net, XL, _, XU, _, _ = convex
     scores = RALIFQuery(score="reference", damping=LAM).score_samples(net, XU, X_labeled=XL)

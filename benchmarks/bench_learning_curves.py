@@ -1,0 +1,135 @@
+"""Learning curves: RALIF (exact / LiSSA, influence / reference score) against every baseline.
+
+Datasets: digits, breast_cancer, wine (bundled) and MNIST-t10k (IDX files from
+``--mnist``). Two budget regimes each: a cold start with a few labels per class and a
+warmer one. For every seed all strategies share the initial labeled set, the net settings
+and the torch seeds. BALD needs MC dropout, so it alone runs the same net with dropout 0.2
+(a caveat stated with the results). Writes its figures to ``benchmarks/RESULTS.md`` and one
+plot per setting to ``benchmarks/figures/``.
+"""
+
+import argparse
+import time
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+from _report import markdown_table, write_section
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skralif.datasets import load_dataset
+from skralif.evaluation import ALCurveDisplay, ALResults, run_experiment
+from skralif.nets import default_net
+
+matplotlib.use("Agg")
+FIGURES = Path(__file__).with_name("figures")
+
+#: dataset -> (test rows, net settings, scale?, {regime: (initial, query size)})
+SETTINGS = {
+    "digits": (600, dict(module__hidden_units=(128, 128), lr=1e-2, max_epochs=60), True,
+               {"cold": (10, 10), "warm": (30, 20)}),
+    "breast_cancer": (200, dict(module__hidden_units=(128, 128), lr=1e-2, max_epochs=60), True,
+                      {"cold": (4, 4), "warm": (20, 10)}),
+    "wine": (60, dict(module__hidden_units=(128, 128), lr=1e-2, max_epochs=60), True,
+             {"cold": (3, 3), "warm": (9, 6)}),
+    "mnist": (3000, dict(module__hidden_units=(256, 128), lr=1e-3, max_epochs=30), False,
+              {"cold": (20, 20), "warm": (50, 50)}),
+}
+STRATEGIES = ["ralif", "ralif-lissa", "ralif-reference", "random", "entropy", "margin",
+              "coreset", "badge"]
+
+
+def split(name, mnist_path, test_rows):
+    X, y = load_dataset(mnist_path if name == "mnist" else name)
+    return train_test_split(X, y, test_size=test_rows, stratify=y, random_state=0)
+
+
+def run_setting(name, regime, args):
+    test_rows, net_params, scale, regimes = SETTINGS[name]
+    initial, query = regimes[regime]
+    X_tr, X_te, y_tr, y_te = split(name, args.mnist, test_rows)
+    kw = dict(initial_size=initial, query_size=query, n_rounds=args.rounds,
+              seeds=list(range(args.seeds)), n_jobs=args.n_jobs)
+
+    def net(**extra):
+        n = default_net(batch_size=64, **net_params, **extra)
+        return make_pipeline(StandardScaler(), n) if scale else n
+
+    main = run_experiment(net(), args.strategies, X_tr, y_tr, X_te, y_te, **kw)
+    if args.no_bald:
+        return main
+    bald = run_experiment(net(module__dropout=0.2), ["bald"], X_tr, y_tr, X_te, y_te, **kw)
+    return ALResults(main.strategies + ["bald (dropout 0.2)"], main.seeds, main.n_labeled,
+                     np.concatenate([main.accuracy, bald.accuracy]), main.settings)
+
+
+def verdict(rows):
+    """RALIF (exact, influence) against random and the best baseline of one setting."""
+    by = {r["strategy"]: r for r in rows}
+    ralif = by["ralif"]
+    baselines = [r for r in rows if not r["strategy"].startswith(("ralif", "random"))]
+    best = max(baselines, key=lambda r: r["aulc_mean"])
+    return (ralif["aulc_mean"] >= by["random"]["aulc_mean"], ralif["win_rate"],
+            ralif["aulc_mean"] >= best["aulc_mean"], best["strategy"])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=list(SETTINGS))
+    parser.add_argument("--regimes", nargs="+", default=["cold", "warm"])
+    parser.add_argument("--mnist", default=str(Path(__file__).resolve().parents[2]
+                                                / "shared" / "data" / "mnist-t10k"),
+                        help="folder of the MNIST IDX files")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--strategies", nargs="+", default=STRATEGIES)
+    parser.add_argument("--no-bald", action="store_true", help="skip BALD")
+    parser.add_argument("--n-jobs", type=int, default=2)
+    args = parser.parse_args()
+    FIGURES.mkdir(exist_ok=True)
+    tables, verdicts = [], []
+    for name in args.datasets:
+        for regime in args.regimes:
+            start = time.perf_counter()
+            res = run_setting(name, regime, args)
+            seconds = time.perf_counter() - start
+            title = f"{name}, {regime} ({res.n_labeled[0]} + {args.rounds} x "
+            title += f"{res.n_labeled[1] - res.n_labeled[0]} labels)"
+            display = ALCurveDisplay.from_results(res)
+            display.ax_.set_title(title)
+            png = FIGURES / f"{name}_{regime}.png"
+            display.figure_.savefig(png, dpi=100, bbox_inches="tight")
+            matplotlib.pyplot.close(display.figure_)
+            res.to_json(FIGURES / f"{name}_{regime}.json")
+            rows = res.summary()
+            print(title, f"({seconds:.0f} s)\n{res.format_summary()}", flush=True)
+            tables.append(f"#### {title}\n\n![{name} {regime}](figures/{png.name})\n\n"
+                          + markdown_table(
+                              ["strategy", "AULC mean", "std", "final acc.", "win rate vs random",
+                               "labels saved"],
+                              [[r["strategy"], f"{r['aulc_mean']:.4f}", f"{r['aulc_std']:.4f}",
+                                f"{r['final_accuracy']:.4f}", f"{r['win_rate']:.0%}",
+                                f"{r['labels_saved']:.1f}"] for r in rows]))
+            above, win, best_ok, best = verdict(rows)
+            verdicts.append([f"{name} {regime}", "yes" if above else "**no**", f"{win:.0%}",
+                             "yes" if best_ok else f"no ({best})"])
+    n_best = sum(v[3] == "yes" for v in verdicts)
+    body = (
+        f"{args.seeds} seeds, {args.rounds} rounds; MLPs retrained from scratch every round "
+        "(Adam, batch 64, no validation split); StandardScaler before the net for the "
+        "tabular sets. AULC: mean test accuracy over the label budget (trapezoid, normalised). "
+        "Win rate: share of seeds whose AULC is at least random's. Labels saved: labels "
+        "fewer than the budget at which the mean curve first reaches random's final mean "
+        "accuracy.\n\n### Goals for RALIF (exact, influence score)\n\n"
+        + markdown_table(["setting", "AULC >= random (mean)", "win rate vs random",
+                          "AULC >= best baseline"], verdicts)
+        + f"\n\nAt least the best baseline on {n_best} of {len(verdicts)} settings.\n\n"
+        "### Per setting\n\n" + "\n\n".join(tables)
+    )
+    write_section("bench_learning_curves", body)
+
+
+if __name__ == "__main__":
+    main()
