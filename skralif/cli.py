@@ -102,7 +102,18 @@ def _save(results, folder):
 
 
 def main(argv=None) -> int:
-    """Entry point of the ``skralif`` console script (and ``python -m skralif``)."""
+    """Entry point of the ``skralif`` console script (and ``python -m skralif``).
+
+    Parameters
+    ----------
+    argv : list of str, default=None
+        Arguments; None reads ``sys.argv``.
+
+    Returns
+    -------
+    int
+        Exit status: 0 on success, 2 on a bad option or input.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -213,7 +213,17 @@ class ALResults:
         return float(self.n_labeled[-1] - needed)
 
     def format_summary(self, baseline="random"):
-        """The summary as a plain-text table."""
+        """The summary as a plain-text table.
+
+        Parameters
+        ----------
+        baseline : str, default="random"
+            Strategy to compare with.
+
+        Returns
+        -------
+        str
+        """
         lines = [f"{'strategy':<20} {'AULC':>7} {'± std':>7} {'final':>7} "
                  f"{'win rate':>9} {'labels saved':>13}"]
         for row in self.summary(baseline):
@@ -223,7 +233,13 @@ class ALResults:
         return "\n".join(lines)
 
     def to_json(self, path):
-        """Write every number and setting to ``path`` (JSON)."""
+        """Write every number and setting, and the summary, as JSON.
+
+        Parameters
+        ----------
+        path : path-like
+            File to write.
+        """
         data = dict(strategies=self.strategies, seeds=self.seeds,
                     n_labeled=self.n_labeled.tolist(), accuracy=self.accuracy.tolist(),
                     settings=self.settings, summary=self.summary())
@@ -231,13 +247,29 @@ class ALResults:
 
     @classmethod
     def from_json(cls, path):
-        """Read results written by :meth:`to_json`."""
+        """Read results written by :meth:`to_json`.
+
+        Parameters
+        ----------
+        path : path-like
+            File to read.
+
+        Returns
+        -------
+        ALResults
+        """
         data = json.loads(Path(path).read_text())
         return cls(data["strategies"], data["seeds"], np.asarray(data["n_labeled"]),
                    np.asarray(data["accuracy"]), data.get("settings", {}))
 
     def to_csv(self, path):
-        """Write one row per (strategy, seed, round): the long format for spreadsheets."""
+        """Write one row per (strategy, seed, round): the long format for spreadsheets.
+
+        Parameters
+        ----------
+        path : path-like
+            File to write.
+        """
         with open(path, "w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(["strategy", "seed", "round", "n_labeled", "accuracy"])
@@ -248,7 +280,19 @@ class ALResults:
 
     @classmethod
     def from_csv(cls, path, settings=None):
-        """Read results written by :meth:`to_csv`."""
+        """Read results written by :meth:`to_csv`.
+
+        Parameters
+        ----------
+        path : path-like
+            File to read.
+        settings : dict, default=None
+            Settings to attach (CSV files do not hold them).
+
+        Returns
+        -------
+        ALResults
+        """
         with open(path, newline="") as handle:
             rows = list(csv.DictReader(handle))
         strategies = list(dict.fromkeys(r["strategy"] for r in rows))
@@ -286,7 +330,21 @@ class ALCurveDisplay:
 
     @classmethod
     def from_results(cls, results, *, ax=None, band="std"):
-        """Build the display and plot it; see :meth:`plot`."""
+        """Build the display and plot it.
+
+        Parameters
+        ----------
+        results : ALResults
+            What to plot.
+        ax : matplotlib Axes, default=None
+            Axes to draw on; None creates a figure.
+        band : {"std", None}, default="std"
+            See :meth:`plot`.
+
+        Returns
+        -------
+        ALCurveDisplay
+        """
         return cls(results).plot(ax=ax, band=band)
 
     def plot(self, ax=None, *, band="std"):

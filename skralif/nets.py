@@ -33,6 +33,17 @@ class MLPModule(torch.nn.Module):
         self.head = torch.nn.Linear(width, n_classes)
 
     def forward(self, X):
+        """Logits for a batch.
+
+        Parameters
+        ----------
+        X : torch.Tensor of shape (batch, ...)
+            Inputs; trailing dimensions are flattened.
+
+        Returns
+        -------
+        torch.Tensor of shape (batch, n_classes)
+        """
         return self.head(self.body(X.reshape(len(X), -1)))
 
 

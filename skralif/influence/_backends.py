@@ -82,6 +82,19 @@ class ExactInverseHVP(InverseHVP):
         self.rtol = rtol
 
     def inverse_hvp(self, objective, v):
+        """Return ``(H + damping I)^{-1} v`` (see :meth:`InverseHVP.inverse_hvp`).
+
+        Parameters
+        ----------
+        objective : HeadObjective or ParamObjective
+            Provides the Hessian ``H``.
+        v : torch.Tensor of shape (n_params,)
+            Right-hand side.
+
+        Returns
+        -------
+        torch.Tensor of shape (n_params,), float64
+        """
         p = objective.n_params
         need = 8 * p * p / 2**30
         if need > self.max_memory:
@@ -195,6 +208,19 @@ class LiSSAInverseHVP(InverseHVP):
         self.random_state = random_state
 
     def inverse_hvp(self, objective, v):
+        """Return ``(H + damping I)^{-1} v`` (see :meth:`InverseHVP.inverse_hvp`).
+
+        Parameters
+        ----------
+        objective : HeadObjective or ParamObjective
+            Provides the Hessian ``H``.
+        v : torch.Tensor of shape (n_params,)
+            Right-hand side.
+
+        Returns
+        -------
+        torch.Tensor of shape (n_params,), float64
+        """
         rng = check_random_state(self.random_state)
         v = v.to(torch.float64)
         n = objective.n_train
@@ -285,6 +311,19 @@ class CGInverseHVP(InverseHVP):
         self.max_iter = max_iter
 
     def inverse_hvp(self, objective, v):
+        """Return ``(H + damping I)^{-1} v`` (see :meth:`InverseHVP.inverse_hvp`).
+
+        Parameters
+        ----------
+        objective : HeadObjective or ParamObjective
+            Provides the Hessian ``H``.
+        v : torch.Tensor of shape (n_params,)
+            Right-hand side.
+
+        Returns
+        -------
+        torch.Tensor of shape (n_params,), float64
+        """
         v = v.to(torch.float64)
         x = torch.zeros_like(v)
         r, d = v.clone(), v.clone()

@@ -72,7 +72,19 @@ class HeadObjective:
         return self.X.device
 
     def hvp(self, v: torch.Tensor, rows=None) -> torch.Tensor:
-        """``H v`` in ``O(|rows| C d)``: ``(1/n) sum_i x~_i (A_i V x~_i)^T + damping V``."""
+        """``H v`` in ``O(|rows| C d)``: ``(1/n) sum_i x~_i (A_i V x~_i)^T + damping V``.
+
+        Parameters
+        ----------
+        v : torch.Tensor of shape (n_params,)
+            Vector, in the ``[W | b]`` layout.
+        rows : index array, default=None
+            Training rows of a minibatch Hessian (all rows when None).
+
+        Returns
+        -------
+        torch.Tensor of shape (n_params,)
+        """
         X, P = (self.X, self.P) if rows is None else (self.X[rows], self.P[rows])
         V = v.reshape(self.n_classes, self.dim)
         A = X @ V.T
@@ -146,7 +158,19 @@ class ParamObjective:
         return self.theta.device
 
     def outputs(self, theta, x):
-        """Module output with ``theta`` substituted for the chosen parameters."""
+        """Module output with ``theta`` substituted for the chosen parameters.
+
+        Parameters
+        ----------
+        theta : torch.Tensor of shape (n_params,)
+            Values of the chosen parameters, flattened.
+        x : torch.Tensor or dict of torch.Tensor
+            One batch of inputs.
+
+        Returns
+        -------
+        torch.Tensor
+        """
         params = dict(self.fixed)
         chunks = self.theta_split(theta)
         for name, chunk, shape in zip(self.names, chunks, self.shapes, strict=True):
@@ -156,19 +180,69 @@ class ParamObjective:
         return functional_call(self.module, params, (x,))
 
     def theta_split(self, theta):
+        """Split flat ``theta`` into one flat tensor per chosen parameter.
+
+        Parameters
+        ----------
+        theta : torch.Tensor of shape (n_params,)
+
+        Returns
+        -------
+        tuple of torch.Tensor
+        """
         return torch.split(theta, [s.numel() for s in self.shapes])
 
     def loss(self, theta, x, y):
-        """Mean criterion loss on one batch, as the net computes it in training."""
+        """Mean criterion loss on one batch, as the net computes it in training.
+
+        Parameters
+        ----------
+        theta : torch.Tensor of shape (n_params,)
+            Values of the chosen parameters.
+        x : torch.Tensor or dict of torch.Tensor
+            Inputs.
+        y : torch.Tensor
+            Class indices.
+
+        Returns
+        -------
+        torch.Tensor (scalar)
+        """
         return self.net.get_loss(self.outputs(theta, x), y)
 
     def batch(self, X, y, sl):
-        """Rows ``sl`` of ``(X, y)`` as tensors of this objective's device and dtype."""
+        """Rows ``sl`` of ``(X, y)`` as tensors of this objective's device and dtype.
+
+        Parameters
+        ----------
+        X : array-like
+            Inputs.
+        y : array-like
+            Class indices.
+        sl : slice or index array
+            Rows to take.
+
+        Returns
+        -------
+        (torch.Tensor or dict, torch.Tensor)
+        """
         xb = as_input(take_rows(X, sl), self.device, self.dtype)
         return xb, torch.as_tensor(y[sl], device=self.device)
 
     def grad_mean(self, X, y) -> torch.Tensor:
-        """Gradient of the mean loss over ``(X, y)``, accumulated over chunks."""
+        """Gradient of the mean loss over ``(X, y)``, accumulated over chunks.
+
+        Parameters
+        ----------
+        X : array-like
+            Inputs.
+        y : array-like
+            Class indices.
+
+        Returns
+        -------
+        torch.Tensor of shape (n_params,)
+        """
         total = torch.zeros_like(self.theta)
         n = n_rows(X)
         for sl in iter_chunks(n, self.batch_size):
@@ -177,7 +251,19 @@ class ParamObjective:
         return total / n
 
     def per_sample_grads(self, xb, yb) -> torch.Tensor:
-        """``(b, n_params)`` per-sample gradients of one chunk via ``vmap(grad)``."""
+        """``(b, n_params)`` per-sample gradients of one chunk via ``vmap(grad)``.
+
+        Parameters
+        ----------
+        xb : torch.Tensor or dict of torch.Tensor
+            A chunk of ``b`` inputs.
+        yb : torch.Tensor of shape (b,)
+            Their class indices.
+
+        Returns
+        -------
+        torch.Tensor of shape (b, n_params)
+        """
 
         def single(theta, x, y):
             return self.loss(theta, _unsqueeze(x), y.unsqueeze(0))
@@ -185,7 +271,19 @@ class ParamObjective:
         return vmap(grad(single), in_dims=(None, 0, 0))(self.theta, xb, yb)
 
     def hvp(self, v: torch.Tensor, rows=None) -> torch.Tensor:
-        """``H v`` as ``jvp`` of ``grad`` (forward-over-reverse), chunk by chunk."""
+        """``H v`` as ``jvp`` of ``grad`` (forward-over-reverse), chunk by chunk.
+
+        Parameters
+        ----------
+        v : torch.Tensor of shape (n_params,)
+            Vector.
+        rows : index array, default=None
+            Training rows of a minibatch Hessian (all rows when None).
+
+        Returns
+        -------
+        torch.Tensor of shape (n_params,)
+        """
         if rows is not None:
             return self._hvp_batch(v, *self.batch(self.X, self.y, _as_index(rows))) + (
                 self.damping * v
@@ -208,7 +306,17 @@ class ParamObjective:
         return (H + H.T) / 2
 
     def predicted_labels(self, X) -> torch.Tensor:
-        """Argmax of the module output (logits or probabilities) for every row."""
+        """Argmax of the module output (logits or probabilities) for every row.
+
+        Parameters
+        ----------
+        X : array-like
+            Inputs.
+
+        Returns
+        -------
+        torch.Tensor of shape (n_rows,)
+        """
         preds = []
         with torch.no_grad(), eval_mode(self.module):
             for sl in iter_chunks(n_rows(X), self.batch_size):

@@ -16,7 +16,7 @@ from .._nets import (
     output_kind,
     take_rows,
 )
-from ._base import QueryStrategy, split_estimator
+from ._base import QueryStrategy, scores_doc, split_estimator
 from ._uncertainty import uncertainty
 
 __all__ = ["BALDQuery"]
@@ -48,6 +48,7 @@ class BALDQuery(QueryStrategy):
         self.batch_size = batch_size
         self.random_state = random_state
 
+    @scores_doc
     def score_samples(self, estimator, X_pool, *, X_labeled=None, y_labeled=None):
         """Mutual information of each pool row (nats); higher is queried first."""
         net, transform = split_estimator(estimator)

@@ -27,6 +27,31 @@ from .._nets import DEFAULT_BATCH_SIZE, HeadView, check_fitted_net, iter_chunks,
 
 __all__ = ["QueryStrategy", "check_n", "split_estimator", "top_n", "kmeans_pp", "predict_proba"]
 
+_SCORE_SECTIONS = """
+        Parameters
+        ----------
+        estimator : estimator
+            Fitted skorch ``NeuralNetClassifier`` or ``Pipeline`` ending in one
+            (any fitted classifier for probability-only strategies).
+        X_pool : array-like of shape (n_pool, ...)
+            Unlabeled rows.
+        X_labeled : array-like of shape (n_labeled, ...), default=None
+            Rows labeled so far.
+        y_labeled : array-like of shape (n_labeled,), default=None
+            Their class indices, as the net's output columns.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_pool,)
+            Higher is queried first; ``NaN`` marks rows the strategy excludes.
+        """
+
+
+def scores_doc(method):
+    """Complete a ``score_samples`` docstring (its summary) with the shared sections."""
+    method.__doc__ = method.__doc__.rstrip() + "\n" + _SCORE_SECTIONS
+    return method
+
 
 class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
     """Base class of query strategies.
@@ -67,13 +92,9 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
         return self._select(estimator, X_pool, n, X_labeled, y_labeled)
 
     @abstractmethod
+    @scores_doc
     def score_samples(self, estimator, X_pool, *, X_labeled=None, y_labeled=None) -> np.ndarray:
-        """Per-sample scores of the pool; higher is queried first, ``NaN`` excluded.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_pool,)
-        """
+        """Per-sample scores of the pool; higher is queried first, ``NaN`` excluded."""
 
     def _select(self, estimator, X_pool, n, X_labeled, y_labeled):
         scores = self.score_samples(estimator, X_pool, X_labeled=X_labeled, y_labeled=y_labeled)

@@ -7,7 +7,7 @@ import torch
 from sklearn.utils import check_random_state
 
 from .._nets import augment
-from ._base import QueryStrategy, encode, kmeans_pp, nearest_distance, top_n
+from ._base import QueryStrategy, encode, kmeans_pp, nearest_distance, scores_doc, top_n
 
 __all__ = ["CoresetQuery", "BADGEQuery"]
 
@@ -36,6 +36,7 @@ class CoresetQuery(QueryStrategy):
         self.batch_size = batch_size
         self.random_state = random_state
 
+    @scores_doc
     def score_samples(self, estimator, X_pool, *, X_labeled=None, y_labeled=None):
         """Distance of each pool row to its nearest labeled row (``inf`` with none)."""
         return self._distances(estimator, X_pool, X_labeled)[1].cpu().numpy()
@@ -99,6 +100,7 @@ class BADGEQuery(QueryStrategy):
         A[torch.arange(len(A)), A.argmax(dim=1)] -= 1.0
         return A, X
 
+    @scores_doc
     def score_samples(self, estimator, X_pool, *, X_labeled=None, y_labeled=None):
         """Norm of each row's gradient embedding, ``||a_u|| ||x~_u||``."""
         A, X = self._embedding(estimator, X_pool)

@@ -12,7 +12,7 @@ from .._nets import check_class_labels, iter_chunks
 from ..influence._backends import check_backend
 from ..influence._objectives import HeadObjective
 from ..influence._scores import head_gradient, head_pair_scores, head_proba
-from ._base import QueryStrategy, encode, euclidean_to, kmeans_pp, nearest_distance
+from ._base import QueryStrategy, encode, euclidean_to, kmeans_pp, nearest_distance, scores_doc
 
 __all__ = ["RALIFQuery"]
 
@@ -133,6 +133,7 @@ class RALIFQuery(QueryStrategy):
         self.batch_size = batch_size
         self.random_state = random_state
 
+    @scores_doc
     def score_samples(self, estimator, X_pool, *, X_labeled=None, y_labeled=None):
         """Predicted decrease of the target loss per pool row (``-S(u)``); ``NaN`` excluded."""
         X_pool, X_labeled = self._check_inputs(estimator, X_pool, X_labeled, y_labeled)

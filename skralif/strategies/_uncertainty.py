@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._base import QueryStrategy, predict_proba
+from ._base import QueryStrategy, predict_proba, scores_doc
 
 __all__ = ["RandomQuery", "UncertaintyQuery", "uncertainty"]
 
@@ -31,6 +31,7 @@ class RandomQuery(QueryStrategy):
     def __init__(self, random_state=None):
         self.random_state = random_state
 
+    @scores_doc
     def score_samples(self, estimator, X_pool, *, X_labeled=None, y_labeled=None):
         """Independent uniform draws in ``[0, 1)``, one per pool row. Cost: ``O(n_pool)``."""
         return check_random_state(self.random_state).random_sample(len(X_pool))
@@ -39,9 +40,18 @@ class RandomQuery(QueryStrategy):
 def uncertainty(proba: np.ndarray, measure: str) -> np.ndarray:
     """Uncertainty of each row of a probability table; higher is more uncertain.
 
-    ``"entropy"``: ``-sum_k p_k log p_k``; ``"margin"``: ``-(p_(1) - p_(2))``
-    (minus the gap between the two largest); ``"least_confident"``:
-    ``1 - max_k p_k``.
+    Parameters
+    ----------
+    proba : array-like of shape (n_samples, n_classes)
+        Class probabilities.
+    measure : {"entropy", "margin", "least_confident"}
+        ``"entropy"``: ``-sum_k p_k log p_k``; ``"margin"``: ``-(p_(1) - p_(2))``
+        (minus the gap between the two largest); ``"least_confident"``:
+        ``1 - max_k p_k``.
+
+    Returns
+    -------
+    uncertainty : ndarray of shape (n_samples,)
     """
     proba = np.asarray(proba, dtype=np.float64)
     if measure == "entropy":
@@ -86,6 +96,7 @@ class UncertaintyQuery(QueryStrategy):
         self.measure = measure
         self.batch_size = batch_size
 
+    @scores_doc
     def score_samples(self, estimator, X_pool, *, X_labeled=None, y_labeled=None):
         """Uncertainty of each pool row under ``measure``; higher is queried first."""
         uncertainty(np.full((1, 2), 0.5), self.measure)  # validate before the pass
