@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from .nets import MLPModule, default_net
 from .strategies import RALIFQuery
-from .strategies._base import check_n, split_estimator
+from .strategies._base import check_n, check_pool, is_dask, split_estimator
 
 __all__ = ["ActiveLearningClassifier"]
 
@@ -287,8 +287,10 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
 
         Parameters
         ----------
-        X_pool : array-like of shape (n_pool, n_features), default=None
-            Candidate rows; None uses the stored pool :attr:`X_pool_`.
+        X_pool : array-like or dask array of shape (n_pool, n_features), default=None
+            Candidate rows; None uses the stored pool :attr:`X_pool_`. With a
+            dask array, per-chunk scoring runs as Dask tasks on the active
+            scheduler and gives the same indices as the same rows in memory.
         n : int, default=None
             How many; None uses ``query_size``.
 
@@ -473,6 +475,12 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         return X.astype(np.float32, copy=False), y
 
     def _check_X(self, X, name):
+        if is_dask(X):  # values are checked chunk by chunk, inside the Dask tasks
+            X = check_pool(X)
+            if X.shape[1] != self.n_features_in_:
+                raise ValueError(f"`{name}` has {X.shape[1]} features, but "
+                                 f"ActiveLearningClassifier is expecting {self.n_features_in_}.")
+            return X.astype(np.float32)
         checked = check_array(X, allow_nd=True, dtype=[np.float32, np.float64], input_name=name)
         validate_data(self, X, reset=False, skip_check_array=True)  # feature count and names
         return checked.astype(np.float32, copy=False)

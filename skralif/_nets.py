@@ -9,6 +9,7 @@ probabilities, and chunked forward passes on the net's device. They live here.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -71,16 +72,26 @@ def find_head(module: torch.nn.Module, name: str | None = None):
     return linears[-1]
 
 
+# Dask's threaded scheduler runs chunks of one query in threads that share the
+# module: switching modes (and forking torch's RNG for MC dropout) must not interleave.
+_MODE_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
 def eval_mode(module: torch.nn.Module):
-    """Put every submodule in eval mode, then restore each one's own mode."""
-    modes = [(m, m.training) for m in module.modules()]
-    module.eval()
-    try:
-        yield module
-    finally:
-        for m, training in modes:
-            m.training = training
+    """Put every submodule in eval mode, then restore each one's own mode.
+
+    Holds a process-wide lock meanwhile, so that threads sharing the module
+    never see each other's mode switches.
+    """
+    with _MODE_LOCK:
+        modes = [(m, m.training) for m in module.modules()]
+        module.eval()
+        try:
+            yield module
+        finally:
+            for m, training in modes:
+                m.training = training
 
 
 def n_rows(X) -> int:

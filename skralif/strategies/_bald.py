@@ -6,17 +6,8 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-from .._nets import (
-    as_input,
-    call_module,
-    eval_mode,
-    iter_chunks,
-    n_rows,
-    net_device,
-    output_kind,
-    take_rows,
-)
-from ._base import QueryStrategy, scores_doc, split_estimator
+from .._nets import as_input, call_module, eval_mode, output_kind
+from ._base import QueryStrategy, pool_map, scores_doc, split_estimator
 from ._uncertainty import uncertainty
 
 __all__ = ["BALDQuery"]
@@ -61,20 +52,26 @@ class BALDQuery(QueryStrategy):
                 "with p > 0; add torch.nn.Dropout to the module or use another strategy."
             )
         softmax = output_kind(net) == "logits"
-        X = transform(X_pool)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
-        device = net_device(net)
+
+        def chunk(block, start):
+            # one seed per chunk, from its first row: the same masks whether the
+            # chunks run here in order or as Dask tasks anywhere
+            return self._chunk(module, dropouts, transform(block), softmax, seed + start)
+
+        return np.concatenate(pool_map(chunk, X_pool, self.batch_size))
+
+    def _chunk(self, module, dropouts, Xb, softmax, seed):
+        device = next(module.parameters()).device
         forked = [device] if device.type == "cuda" else []
         with torch.no_grad(), eval_mode(module), torch.random.fork_rng(devices=forked):
-            torch.manual_seed(seed)
+            torch.manual_seed(seed % (2**63 - 1))
             for m in dropouts:
                 m.train()
-            scores = [self._chunk(module, take_rows(X, sl), device, softmax)
-                      for sl in iter_chunks(n_rows(X), self.batch_size)]
-        return np.concatenate(scores)
+            x = as_input(Xb, device, next(module.parameters()).dtype)
+            return self._mutual_information(module, x, softmax)
 
-    def _chunk(self, module, Xb, device, softmax):
-        x = as_input(Xb, device, next(module.parameters()).dtype)
+    def _mutual_information(self, module, x, softmax):
         probs = []
         for _ in range(int(self.n_samples)):
             out = call_module(module, x)

@@ -20,10 +20,10 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
-from sklearn.utils import check_array
+from sklearn.utils import assert_all_finite, check_array
 from sklearn.utils.validation import check_is_fitted
 
-from .._nets import DEFAULT_BATCH_SIZE, HeadView, check_fitted_net, iter_chunks, n_rows
+from .._nets import DEFAULT_BATCH_SIZE, HeadView, check_fitted_net, iter_chunks, n_rows, take_rows
 
 __all__ = ["QueryStrategy", "check_n", "split_estimator", "top_n", "kmeans_pp", "predict_proba"]
 
@@ -106,7 +106,7 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
             check_fitted_net(net, "estimator")
         else:
             check_is_fitted(estimator)
-        X_pool = check_array(X_pool, allow_nd=True, dtype=None, input_name="X_pool")
+        X_pool = check_pool(X_pool)
         if X_labeled is not None:
             X_labeled = check_array(X_labeled, allow_nd=True, dtype=None, input_name="X_labeled")
             if X_labeled.shape[1:] != X_pool.shape[1:]:
@@ -120,6 +120,18 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
                     "of `X_labeled`."
                 )
         return X_pool, X_labeled
+
+
+def check_pool(X_pool):
+    """Validate a pool: an array (checked now) or a dask array (shape now, values per task)."""
+    if not is_dask(X_pool):
+        return check_array(X_pool, allow_nd=True, dtype=None, input_name="X_pool")
+    if X_pool.ndim < 2 or not np.issubdtype(X_pool.dtype, np.number):
+        raise ValueError(
+            f"A dask `X_pool` must be a numeric array with at least 2 dimensions; got "
+            f"ndim={X_pool.ndim}, dtype={X_pool.dtype}."
+        )
+    return X_pool
 
 
 def check_n(n, n_pool: int) -> int:
@@ -179,15 +191,61 @@ def euclidean_to(feats: torch.Tensor):
 def encode(estimator, X, head=None, batch_size=DEFAULT_BATCH_SIZE, features_only=False):
     """Return ``(view, feats)``: the net's head and its input for every row of ``X``.
 
-    ``X`` goes through a Pipeline's preceding steps first; ``feats`` is one
-    ``(n, d)`` tensor on the net's device.
+    ``X`` (an array or a dask array) goes through a Pipeline's preceding steps
+    chunk by chunk; ``feats`` is one ``(n, d)`` tensor on the net's device.
     """
-    net, transform = split_estimator(estimator)
-    view = HeadView.from_net(net, head, features_only=features_only)
-    X = transform(X)
-    if n_rows(X) == 0:
+    view = head_view(estimator, head, features_only)
+    chunks = pool_map(lambda block, _: chunk_features(estimator, block, head, features_only),
+                      X, batch_size)
+    if not chunks:
         return view, torch.zeros(0, view.head.in_features, device=view.device)
-    return view, torch.cat(list(view.features(X, batch_size)))
+    return view, torch.cat([torch.as_tensor(c, device=view.device) for c in chunks])
+
+
+def head_view(estimator, head=None, features_only=False):
+    """The :class:`~skralif._nets.HeadView` of the net inside ``estimator``."""
+    return HeadView.from_net(split_estimator(estimator)[0], head, features_only=features_only)
+
+
+def chunk_features(estimator, block, head=None, features_only=False):
+    """Encoder features of one chunk of raw rows (through a Pipeline's steps).
+
+    The head is looked up here, not passed in: in a Dask worker the estimator
+    arrives unpickled, and skorch pickles its module apart from other objects.
+    """
+    view = head_view(estimator, head, features_only)
+    _, transform = split_estimator(estimator)
+    Xt = transform(block)
+    return torch.cat(list(view.features(Xt, max(n_rows(Xt), 1))))
+
+
+def is_dask(X) -> bool:
+    """Whether ``X`` is a dask array (checked without importing dask)."""
+    return type(X).__module__.split(".")[0] == "dask" and hasattr(X, "to_delayed")
+
+
+def pool_map(fn, X, batch_size):
+    """``[fn(chunk, start) for each chunk of batch_size rows]``, in row order.
+
+    For a dask array the pool is rechunked to ``batch_size`` rows per block
+    (so chunks, and thus every float, match the in-memory path) and each call
+    runs as a Dask task on the active scheduler; only ``fn``'s results are
+    gathered. Blocks are checked for NaN and infinity inside their task.
+    """
+    n = n_rows(X)
+    if not is_dask(X):
+        return [fn(take_rows(X, sl), sl.start) for sl in iter_chunks(n, batch_size)]
+    import dask  # optional dependency (skralif[dask]): only reached with a dask input
+
+    blocks = X.rechunk({0: batch_size, **{i: -1 for i in range(1, X.ndim)}})
+    tasks = [dask.delayed(_checked_call)(fn, block, i * batch_size)
+             for i, block in enumerate(blocks.to_delayed().ravel())]
+    return list(dask.compute(*tasks))
+
+
+def _checked_call(fn, block, start):
+    assert_all_finite(block, input_name="X_pool")
+    return fn(block, start)
 
 
 def _d2_sample(dist, rng, picks):
@@ -209,7 +267,5 @@ def nearest_distance(feats: torch.Tensor, others: torch.Tensor, batch_size=DEFAU
 
 
 def predict_proba(estimator, X, batch_size=DEFAULT_BATCH_SIZE) -> np.ndarray:
-    """``estimator.predict_proba`` over chunks of ``X`` (bounded memory)."""
-    return np.concatenate(
-        [estimator.predict_proba(X[sl]) for sl in iter_chunks(n_rows(X), batch_size)]
-    )
+    """``estimator.predict_proba`` over chunks of ``X`` (bounded memory; dask arrays too)."""
+    return np.concatenate(pool_map(lambda block, _: estimator.predict_proba(block), X, batch_size))

@@ -8,11 +8,21 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-from .._nets import check_class_labels, iter_chunks
+from .._nets import check_class_labels
 from ..influence._backends import check_backend
 from ..influence._objectives import HeadObjective
 from ..influence._scores import head_gradient, head_pair_scores, head_proba
-from ._base import QueryStrategy, encode, euclidean_to, kmeans_pp, nearest_distance, scores_doc
+from ._base import (
+    QueryStrategy,
+    chunk_features,
+    encode,
+    euclidean_to,
+    is_dask,
+    kmeans_pp,
+    nearest_distance,
+    pool_map,
+    scores_doc,
+)
 
 __all__ = ["RALIFQuery"]
 
@@ -140,14 +150,16 @@ class RALIFQuery(QueryStrategy):
         return -self._expected_change(estimator, X_pool, X_labeled, y_labeled)[0]
 
     def _select(self, estimator, X_pool, n, X_labeled, y_labeled):
-        S, feats, feats_lab, proba = self._expected_change(estimator, X_pool, X_labeled, y_labeled)
+        S, proba, feats_lab, over_pool = self._expected_change(estimator, X_pool, X_labeled,
+                                                               y_labeled)
         valid = np.flatnonzero(~np.isnan(S))
         valid = valid[np.lexsort((valid, S[valid]))]  # lowest S first, ties by index
         size = min(len(valid), max(n, math.ceil(self.candidate_fraction * len(S))))
         candidates = valid[:size]
         picks = candidates[: min(n, size)]
         if self.diversity and len(picks) > 1:
-            picks = self._diverse(feats[candidates], feats_lab, len(picks), candidates)
+            feats = _rows_of(over_pool, candidates)  # only the candidates' features
+            picks = self._diverse(feats, feats_lab, len(picks), candidates)
         return np.concatenate([picks, self._fill(proba, picks, n)]).astype(np.int64)
 
     def _diverse(self, feats_cand, feats_lab, n, candidates):
@@ -166,30 +178,43 @@ class RALIFQuery(QueryStrategy):
         return rest[np.lexsort((rest, -confidence))][: n - len(picks)]
 
     def _expected_change(self, estimator, X_pool, X_labeled, y_labeled):
-        """Return ``(S, pool features, labeled features, pool probabilities)``."""
+        """Return ``(S, pool probabilities, labeled features, over_pool)``.
+
+        ``over_pool(fn)`` applies ``fn(features, start)`` to every pool chunk, in row
+        order: on features kept in memory for an array pool, or as Dask tasks that
+        recompute them for a dask pool (nothing pool-sized is then gathered but
+        ``S`` and the probabilities).
+        """
         self._check_params(X_labeled, y_labeled)
         backend = self._backend()
-        view, feats = encode(estimator, X_pool, self.head, self.batch_size)
-        feats_lab = encode(estimator, X_labeled, self.head, self.batch_size)[1]
+        view, feats_lab = encode(estimator, X_labeled, self.head, self.batch_size)
+        over_pool = self._pool_mapper(estimator, X_pool)
         W = view.weights()
-        chunks = list(iter_chunks(len(feats), self.batch_size))
-        # probabilities once per row: the gradient, the scores and R all use them
-        probas = [head_proba(feats[sl], W) for sl in chunks]
-        G = sum(head_gradient(feats[sl], W, proba=P) for sl, P in zip(chunks, probas, strict=True))
+        G = sum(over_pool(lambda f, _: head_gradient(f, W)))
         if self.target == "all":
             G = G + head_gradient(feats_lab, W, self._labels(y_labeled, view.n_classes))
         objective = HeadObjective(feats_lab, head_proba(feats_lab, W), self.damping,
                                   self.batch_size)
         solution = backend.inverse_hvp(objective, G.reshape(-1)).reshape(W.shape).to(W)
-        # delta(u, k) = -(1/n) g_{u,k}^T s
-        deltas = [(head_pair_scores(feats[sl], W, solution, P) / len(feats_lab)).cpu().numpy()
-                  for sl, P in zip(chunks, probas, strict=True)]
-        probas = [P.cpu().numpy() for P in probas]
+        n_labeled = len(feats_lab)
+        parts = over_pool(lambda f, _: _proba_and_delta(f, W, solution, n_labeled))
+        probas = [p for p, _ in parts]
+        deltas = [d for _, d in parts]
         if self.score == "reference":
             total = _pool_loss(probas)
             deltas = [d + total for d in deltas]
         S = np.concatenate([self._expectation(p, d) for p, d in zip(probas, deltas, strict=True)])
-        return S, feats, feats_lab, np.concatenate(probas)
+        return S, np.concatenate(probas), feats_lab, over_pool
+
+    def _pool_mapper(self, estimator, X_pool):
+        def features(block, _):
+            return chunk_features(estimator, block, self.head)
+
+        if is_dask(X_pool):
+            return lambda fn: pool_map(lambda b, s: fn(features(b, s), s), X_pool,
+                                       self.batch_size)
+        kept = pool_map(lambda b, s: (features(b, s), s), X_pool, self.batch_size)
+        return lambda fn: [fn(f, s) for f, s in kept]
 
     def _expectation(self, proba, values):
         """Expectation of ``values`` over the plausible classes (``NaN`` when none)."""
@@ -230,6 +255,28 @@ class RALIFQuery(QueryStrategy):
             )
         if self.target == "all" and y_labeled is None:
             raise ValueError("`target='all'` needs `y_labeled` (the labeled rows' classes).")
+
+
+def _proba_and_delta(feats, W, solution, n_labeled):
+    """Probabilities and ``delta(u, k) = -(1/n) g_{u,k}^T s`` of one chunk (numpy)."""
+    proba = head_proba(feats, W)
+    delta = head_pair_scores(feats, W, solution, proba) / n_labeled
+    return proba.cpu().numpy(), delta.cpu().numpy()
+
+
+def _rows_of(over_pool, rows):
+    """Features of pool ``rows`` (in the order given), gathered chunk by chunk."""
+    order = np.argsort(rows)
+    sorted_rows = rows[order]
+
+    def pick(feats, start):
+        inside = sorted_rows[(sorted_rows >= start) & (sorted_rows < start + len(feats))]
+        return feats[torch.as_tensor(inside - start, device=feats.device)]
+
+    gathered = torch.cat(over_pool(pick))
+    out = torch.empty_like(gathered)
+    out[torch.as_tensor(order, device=gathered.device)] = gathered
+    return out
 
 
 def _pool_loss(probas):
