@@ -22,8 +22,20 @@ from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 from sklearn.utils import assert_all_finite, check_array
 from sklearn.utils.validation import check_is_fitted
+from skorch import NeuralNet
 
-from .._nets import DEFAULT_BATCH_SIZE, HeadView, check_fitted_net, iter_chunks, n_rows, take_rows
+from .._nets import (
+    DEFAULT_BATCH_SIZE,
+    HeadView,
+    as_input,
+    call_module,
+    check_fitted_net,
+    eval_mode,
+    iter_chunks,
+    n_rows,
+    net_device,
+    take_rows,
+)
 
 __all__ = ["QueryStrategy", "check_n", "split_estimator", "top_n", "kmeans_pp", "predict_proba"]
 
@@ -267,5 +279,22 @@ def nearest_distance(feats: torch.Tensor, others: torch.Tensor, batch_size=DEFAU
 
 
 def predict_proba(estimator, X, batch_size=DEFAULT_BATCH_SIZE) -> np.ndarray:
-    """``estimator.predict_proba`` over chunks of ``X`` (bounded memory; dask arrays too)."""
-    return np.concatenate(pool_map(lambda block, _: estimator.predict_proba(block), X, batch_size))
+    """``estimator.predict_proba`` over chunks of ``X`` (bounded memory; dask arrays too).
+
+    For a skorch net (or a Pipeline ending in one) each chunk is one forward
+    pass of the module followed by the net's own prediction nonlinearity, the
+    same numbers as ``net.predict_proba`` without its per-row data loader.
+    """
+    final, transform = split_estimator(estimator)
+    if not isinstance(final, NeuralNet):
+        return np.concatenate(pool_map(lambda block, _: estimator.predict_proba(block), X,
+                                       batch_size))
+
+    def chunk(block, _):
+        module = final.module_
+        with torch.no_grad(), eval_mode(module):
+            x = as_input(transform(block), net_device(final), next(module.parameters()).dtype)
+            out = final._get_predict_nonlinearity()(call_module(module, x))
+        return out.cpu().numpy()
+
+    return np.concatenate(pool_map(chunk, X, batch_size))

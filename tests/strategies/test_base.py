@@ -74,3 +74,18 @@ def test_inputs_are_checked():
 
     with pytest.raises(NotFittedError):
         UncertaintyQuery().query(LogisticRegression(), np.zeros((3, 1)), 1)
+
+
+def test_fast_predict_proba_matches_skorch(mlp_net, digits):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from skralif.strategies._base import predict_proba
+    from tests.conftest import MLP, make_net
+
+    X, y = digits
+    np.testing.assert_allclose(predict_proba(mlp_net, X[:500], batch_size=64),
+                               mlp_net.predict_proba(X[:500]), atol=1e-6)
+    pipe = make_pipeline(StandardScaler(), make_net(MLP, max_epochs=2)).fit(X[:100], y[:100])
+    np.testing.assert_allclose(predict_proba(pipe, X[:300].astype(np.float32)),
+                               pipe.predict_proba(X[:300].astype(np.float32)), atol=1e-6)
