@@ -15,7 +15,6 @@ import sys
 import time
 
 import numpy as np
-
 from _report import markdown_table, write_section
 
 D_IN, N_LABELED, QUERY = 64, 1000, 100
