@@ -150,8 +150,8 @@ class RALIFQuery(QueryStrategy):
         return -self._expected_change(estimator, X_pool, X_labeled, y_labeled)[0]
 
     def _select(self, estimator, X_pool, n, X_labeled, y_labeled):
-        S, proba, feats_lab, over_pool = self._expected_change(estimator, X_pool, X_labeled,
-                                                               y_labeled)
+        S, top_proba, feats_lab, over_pool = self._expected_change(estimator, X_pool, X_labeled,
+                                                                   y_labeled)
         valid = np.flatnonzero(~np.isnan(S))
         valid = valid[np.lexsort((valid, S[valid]))]  # lowest S first, ties by index
         size = min(len(valid), max(n, math.ceil(self.candidate_fraction * len(S))))
@@ -160,7 +160,7 @@ class RALIFQuery(QueryStrategy):
         if self.diversity and len(picks) > 1:
             feats = _rows_of(over_pool, candidates)  # only the candidates' features
             picks = self._diverse(feats, feats_lab, len(picks), candidates)
-        return np.concatenate([picks, self._fill(proba, picks, n)]).astype(np.int64)
+        return np.concatenate([picks, self._fill(top_proba, picks, n)]).astype(np.int64)
 
     def _diverse(self, feats_cand, feats_lab, n, candidates):
         rng = check_random_state(self.random_state)
@@ -169,16 +169,16 @@ class RALIFQuery(QueryStrategy):
         return candidates[chosen]
 
     @staticmethod
-    def _fill(proba, picks, n):
+    def _fill(top_proba, picks, n):
         """Excluded rows by decreasing max probability, ties by index, to reach ``n``."""
         if len(picks) >= n:
             return np.empty(0, dtype=np.int64)
-        rest = np.setdiff1d(np.arange(len(proba)), picks)
-        confidence = proba[rest].max(axis=1)
+        rest = np.setdiff1d(np.arange(len(top_proba)), picks)
+        confidence = top_proba[rest]
         return rest[np.lexsort((rest, -confidence))][: n - len(picks)]
 
     def _expected_change(self, estimator, X_pool, X_labeled, y_labeled):
-        """Return ``(S, pool probabilities, labeled features, over_pool)``.
+        """Return ``(S, top pool probabilities, labeled features, over_pool)``.
 
         ``over_pool(fn)`` applies ``fn(features, start)`` to every pool chunk, in row
         order: on features kept in memory for an array pool, or as Dask tasks that
@@ -190,21 +190,27 @@ class RALIFQuery(QueryStrategy):
         view, feats_lab = encode(estimator, X_labeled, self.head, self.batch_size)
         over_pool = self._pool_mapper(estimator, X_pool)
         W = view.weights()
-        G = sum(over_pool(lambda f, _: head_gradient(f, W)))
+        first = over_pool(lambda f, _: _gradient_and_loss(f, W))
+        G = sum(g for g, _ in first)
+        total = sum(r for _, r in first) if self.score == "reference" else 0.0
         if self.target == "all":
             G = G + head_gradient(feats_lab, W, self._labels(y_labeled, view.n_classes))
         objective = HeadObjective(feats_lab, head_proba(feats_lab, W), self.damping,
                                   self.batch_size)
         solution = backend.inverse_hvp(objective, G.reshape(-1)).reshape(W.shape).to(W)
         n_labeled = len(feats_lab)
-        parts = over_pool(lambda f, _: _proba_and_delta(f, W, solution, n_labeled))
-        probas = [p for p, _ in parts]
-        deltas = [d for _, d in parts]
-        if self.score == "reference":
-            total = _pool_loss(probas)
-            deltas = [d + total for d in deltas]
-        S = np.concatenate([self._expectation(p, d) for p, d in zip(probas, deltas, strict=True)])
-        return S, np.concatenate(probas), feats_lab, over_pool
+        # per chunk only S and the top probability come back: 16 bytes a row
+        parts = over_pool(lambda f, _: self._chunk_scores(f, W, solution, n_labeled, total))
+        S = np.concatenate([s for s, _ in parts])
+        return S, np.concatenate([c for _, c in parts]), feats_lab, over_pool
+
+    def _chunk_scores(self, feats, W, solution, n_labeled, total):
+        """``(S, max_k p_uk)`` of one chunk; ``total`` is ``R`` for the reference score."""
+        proba = head_proba(feats, W)
+        # delta(u, k) = -(1/n) g_{u,k}^T s
+        delta = head_pair_scores(feats, W, solution, proba) / n_labeled
+        proba = proba.cpu().numpy()
+        return self._expectation(proba, delta.cpu().numpy() + total), proba.max(axis=1)
 
     def _pool_mapper(self, estimator, X_pool):
         def features(block, _):
@@ -257,11 +263,11 @@ class RALIFQuery(QueryStrategy):
             raise ValueError("`target='all'` needs `y_labeled` (the labeled rows' classes).")
 
 
-def _proba_and_delta(feats, W, solution, n_labeled):
-    """Probabilities and ``delta(u, k) = -(1/n) g_{u,k}^T s`` of one chunk (numpy)."""
+def _gradient_and_loss(feats, W):
+    """Chunk's part of ``G`` and of ``R = sum_u l(u, yhat_u) = -sum_u log max_k p_uk``."""
     proba = head_proba(feats, W)
-    delta = head_pair_scores(feats, W, solution, proba) / n_labeled
-    return proba.cpu().numpy(), delta.cpu().numpy()
+    loss = float(-torch.log(proba.max(dim=1).values).sum())
+    return head_gradient(feats, W, proba=proba), loss
 
 
 def _rows_of(over_pool, rows):
@@ -278,7 +284,3 @@ def _rows_of(over_pool, rows):
     out[torch.as_tensor(order, device=gathered.device)] = gathered
     return out
 
-
-def _pool_loss(probas):
-    """``R = sum_u l(u, yhat_u) = -sum_u log max_k p_uk``: the pseudo-labelled pool loss."""
-    return float(-sum(np.log(P.max(axis=1)).sum() for P in probas))
