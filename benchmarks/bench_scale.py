@@ -91,7 +91,7 @@ def measure(mode, n_pool, strategy):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pools", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
-    parser.add_argument("--strategies", nargs="+", default=["ralif", "entropy"])
+    parser.add_argument("--strategies", nargs="+", default=["ralif", "ralif-lowmem", "entropy"])
     parser.add_argument("--modes", nargs="+", default=["memory", "dask"])
     parser.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()

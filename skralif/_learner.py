@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -212,6 +213,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         self._seed = int(rng.randint(2**31 - 1))
         self.query_strategy_ = self._make_strategy(rng)
         self._check_strategy_fits_estimator()
+        self._warn_module_instance()
         self.classes_ = self._classes(y[~missing])
         if self.n_queries == 0:
             self._fit_interactive(X, y, missing)
@@ -452,6 +454,18 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
                 f"`query_strategy` {type(self.query_strategy_).__name__} needs a skorch net "
                 f"(or a Pipeline ending in one) as `estimator`; got {type(final).__name__}. "
                 "Use UncertaintyQuery or RandomQuery with other classifiers."
+            )
+
+    def _warn_module_instance(self):
+        final = None if self.estimator is None else split_estimator(self.estimator)[0]
+        if isinstance(final, NeuralNet) and isinstance(final.module, torch.nn.Module):
+            warnings.warn(
+                "The net's `module` is an instance, not a class: clone copies it with its "
+                "current weights, so every refit starts from those weights rather than a "
+                "fresh random initialisation. Pass the module class (with `module__` "
+                "arguments) to retrain from scratch each round.",
+                UserWarning,
+                stacklevel=3,
             )
 
     def _user_classes(self):

@@ -38,6 +38,7 @@ STRATEGIES = {
     "ralif-lissa": lambda: RALIFQuery(method="lissa"),
     "ralif-reference": lambda: RALIFQuery(score="reference"),
     "ralif-nodiversity": lambda: RALIFQuery(diversity=False),
+    "ralif-lowmem": lambda: RALIFQuery(keep_features=False),
     "random": lambda: RandomQuery(),
     "entropy": lambda: UncertaintyQuery(measure="entropy"),
     "margin": lambda: UncertaintyQuery(measure="margin"),

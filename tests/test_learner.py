@@ -283,3 +283,11 @@ def test_fit_iter_yields_after_every_round_and_ends_like_fit(iris):
     for _ in stepped.fit_iter(X, y):
         pass
     np.testing.assert_array_equal(stepped.predict_proba(X), make().fit(X, y).predict_proba(X))
+
+
+def test_module_instances_are_explained(iris):
+    X, y = iris
+    net = NeuralNetClassifier(torch.nn.Linear(4, 3), criterion=torch.nn.CrossEntropyLoss,
+                              train_split=None, max_epochs=2)
+    with pytest.warns(UserWarning, match="module` is an instance"):
+        ActiveLearningClassifier(net, UncertaintyQuery(), random_state=0).fit(X, y)

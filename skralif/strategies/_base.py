@@ -279,22 +279,22 @@ def nearest_distance(feats: torch.Tensor, others: torch.Tensor, batch_size=DEFAU
 
 
 def predict_proba(estimator, X, batch_size=DEFAULT_BATCH_SIZE) -> np.ndarray:
-    """``estimator.predict_proba`` over chunks of ``X`` (bounded memory; dask arrays too).
+    """``estimator.predict_proba`` over chunks of ``X`` (bounded memory; dask arrays too)."""
+    return np.concatenate(pool_map(lambda block, _: chunk_proba(estimator, block), X, batch_size))
 
-    For a skorch net (or a Pipeline ending in one) each chunk is one forward
-    pass of the module followed by the net's own prediction nonlinearity, the
-    same numbers as ``net.predict_proba`` without its per-row data loader.
+
+def chunk_proba(estimator, block) -> np.ndarray:
+    """``estimator.predict_proba`` of one chunk.
+
+    For a skorch net (or a Pipeline ending in one) this is one forward pass
+    of the module followed by the net's own prediction nonlinearity: the same
+    numbers as ``net.predict_proba`` without its per-row data loader.
     """
     final, transform = split_estimator(estimator)
     if not isinstance(final, NeuralNet):
-        return np.concatenate(pool_map(lambda block, _: estimator.predict_proba(block), X,
-                                       batch_size))
-
-    def chunk(block, _):
-        module = final.module_
-        with torch.no_grad(), eval_mode(module):
-            x = as_input(transform(block), net_device(final), next(module.parameters()).dtype)
-            out = final._get_predict_nonlinearity()(call_module(module, x))
-        return out.cpu().numpy()
-
-    return np.concatenate(pool_map(chunk, X, batch_size))
+        return estimator.predict_proba(block)
+    module = final.module_
+    with torch.no_grad(), eval_mode(module):
+        x = as_input(transform(block), net_device(final), next(module.parameters()).dtype)
+        out = final._get_predict_nonlinearity()(call_module(module, x))
+    return out.cpu().numpy()

@@ -86,6 +86,12 @@ class RALIFQuery(QueryStrategy):
         Name of the head module; None takes the last ``torch.nn.Linear``.
     batch_size : int, default=4096
         Rows per forward pass and per scoring chunk.
+    keep_features : bool, default=True
+        Keep the pool's encoder features (``pool x d`` float32) between the
+        passes of a query, so the encoder runs once. False recomputes them in
+        each of the three passes (gradient, scores, candidates): peak memory
+        is then the pool array plus the candidate set plus a constant, for
+        three encoder passes. Dask pools always recompute, in the workers.
     random_state : int, RandomState instance or None, default=None
         Seeds the diversity step (and a LiSSA backend given by name).
 
@@ -130,6 +136,7 @@ class RALIFQuery(QueryStrategy):
         target="pool",
         head=None,
         batch_size=4096,
+        keep_features=True,
         random_state=None,
     ):
         self.tau = tau
@@ -141,6 +148,7 @@ class RALIFQuery(QueryStrategy):
         self.target = target
         self.head = head
         self.batch_size = batch_size
+        self.keep_features = keep_features
         self.random_state = random_state
 
     @scores_doc
@@ -216,7 +224,7 @@ class RALIFQuery(QueryStrategy):
         def features(block, _):
             return chunk_features(estimator, block, self.head)
 
-        if is_dask(X_pool):
+        if is_dask(X_pool) or not self.keep_features:
             return lambda fn: pool_map(lambda b, s: fn(features(b, s), s), X_pool,
                                        self.batch_size)
         kept = pool_map(lambda b, s: (features(b, s), s), X_pool, self.batch_size)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._base import QueryStrategy, predict_proba, scores_doc
+from ._base import QueryStrategy, chunk_proba, pool_map, scores_doc
 
 __all__ = ["RandomQuery", "UncertaintyQuery", "uncertainty"]
 
@@ -100,4 +100,7 @@ class UncertaintyQuery(QueryStrategy):
     def score_samples(self, estimator, X_pool, *, X_labeled=None, y_labeled=None):
         """Uncertainty of each pool row under ``measure``; higher is queried first."""
         uncertainty(np.full((1, 2), 0.5), self.measure)  # validate before the pass
-        return uncertainty(predict_proba(estimator, X_pool, self.batch_size), self.measure)
+        # per chunk: only one score per row is ever kept, never the probability table
+        return np.concatenate(pool_map(
+            lambda block, _: uncertainty(chunk_proba(estimator, block), self.measure),
+            X_pool, self.batch_size))

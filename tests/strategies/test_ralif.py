@@ -204,3 +204,12 @@ def test_errors(mlp, digits):
     clf = LogisticRegression().fit(X[:50], np.arange(50) % 2)
     with pytest.raises(TypeError, match="must be a fitted skorch NeuralNetClassifier"):
         RALIFQuery().query(clf, X[:50], 5, X_labeled=X[50:60])
+
+
+def test_recomputing_features_gives_the_same_query(mlp, digits):
+    X, y = digits
+    kw = dict(X_labeled=X[:100], y_labeled=y[:100])
+    kept = RALIFQuery(batch_size=200, random_state=2).query(mlp, X[100:900], 12, **kw)
+    lean = RALIFQuery(batch_size=200, keep_features=False, random_state=2).query(
+        mlp, X[100:900], 12, **kw)
+    np.testing.assert_array_equal(kept, lean)
