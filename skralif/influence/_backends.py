@@ -22,6 +22,12 @@ from ..exceptions import HessianTooLargeError, LiSSADivergenceError
 __all__ = ["InverseHVP", "ExactInverseHVP", "LiSSAInverseHVP", "CGInverseHVP", "check_backend"]
 
 
+def _solver_doc(method):
+    """Give a backend's ``inverse_hvp`` the base class's documentation."""
+    method.__doc__ = InverseHVP.inverse_hvp.__doc__
+    return method
+
+
 class InverseHVP(BaseEstimator, metaclass=ABCMeta):
     """Base class of inverse-HVP backends.
 
@@ -81,20 +87,8 @@ class ExactInverseHVP(InverseHVP):
         self.max_memory = max_memory
         self.rtol = rtol
 
+    @_solver_doc
     def inverse_hvp(self, objective, v):
-        """Return ``(H + damping I)^{-1} v`` (see :meth:`InverseHVP.inverse_hvp`).
-
-        Parameters
-        ----------
-        objective : HeadObjective or ParamObjective
-            Provides the Hessian ``H``.
-        v : torch.Tensor of shape (n_params,)
-            Right-hand side.
-
-        Returns
-        -------
-        torch.Tensor of shape (n_params,), float64
-        """
         p = objective.n_params
         need = 8 * p * p / 2**30
         if need > self.max_memory:
@@ -207,20 +201,8 @@ class LiSSAInverseHVP(InverseHVP):
         self.power_iterations = power_iterations
         self.random_state = random_state
 
+    @_solver_doc
     def inverse_hvp(self, objective, v):
-        """Return ``(H + damping I)^{-1} v`` (see :meth:`InverseHVP.inverse_hvp`).
-
-        Parameters
-        ----------
-        objective : HeadObjective or ParamObjective
-            Provides the Hessian ``H``.
-        v : torch.Tensor of shape (n_params,)
-            Right-hand side.
-
-        Returns
-        -------
-        torch.Tensor of shape (n_params,), float64
-        """
         rng = check_random_state(self.random_state)
         v = v.to(torch.float64)
         n = objective.n_train
@@ -310,20 +292,8 @@ class CGInverseHVP(InverseHVP):
         self.tol = tol
         self.max_iter = max_iter
 
+    @_solver_doc
     def inverse_hvp(self, objective, v):
-        """Return ``(H + damping I)^{-1} v`` (see :meth:`InverseHVP.inverse_hvp`).
-
-        Parameters
-        ----------
-        objective : HeadObjective or ParamObjective
-            Provides the Hessian ``H``.
-        v : torch.Tensor of shape (n_params,)
-            Right-hand side.
-
-        Returns
-        -------
-        torch.Tensor of shape (n_params,), float64
-        """
         v = v.to(torch.float64)
         x = torch.zeros_like(v)
         r, d = v.clone(), v.clone()
