@@ -70,12 +70,13 @@ def backend_for(d, C):
 def solution_of(net, X_lab, X_pool, damping, backend):
     """The same ``s = H^{-1} G`` the head path uses, for the loop to score with."""
     from skralif._nets import HeadView
+    from skralif._pool import encode
     from skralif.influence import HeadObjective
 
     view = HeadView.from_net(net)
     W = view.weights()
-    f_lab = torch.cat(list(view.features(X_lab)))
-    f_pool = torch.cat(list(view.features(X_pool)))
+    f_lab = encode(net, X_lab, view)
+    f_pool = encode(net, X_pool, view)
     obj = HeadObjective(f_lab, head_proba(f_lab, W), damping)
     G = head_gradient(f_pool, W) / len(f_pool)
     return backend.inverse_hvp(obj, G.reshape(-1)).reshape(W.shape)
@@ -84,10 +85,12 @@ def solution_of(net, X_lab, X_pool, damping, backend):
 def head_scoring(net, X_pool, solution):
     """Our scoring given ``s``: one encoder pass and one matrix product per chunk."""
     from skralif._nets import HeadView
+    from skralif._pool import chunk_features, iter_chunks
 
     view = HeadView.from_net(net)
     W = view.weights()
-    return torch.cat([head_pair_scores(f, W, solution) for f in view.features(X_pool)])
+    return torch.cat([head_pair_scores(chunk_features(net, X_pool[sl], view), W, solution)
+                      for sl in iter_chunks(len(X_pool), 4096)])
 
 
 def timed(fn, *args, **kwargs):

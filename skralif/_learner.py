@@ -19,9 +19,11 @@ from skorch import NeuralNet
 from skorch.dataset import ValidSplit
 from tqdm.auto import tqdm
 
+from ._pool import check_pool, is_dask, split_estimator
+from ._random import seeded_torch
 from .nets import MLPModule, default_net
 from .strategies import RALIFQuery
-from .strategies._base import check_n, check_pool, is_dask, split_estimator
+from .strategies._base import check_n
 
 __all__ = ["ActiveLearningClassifier"]
 
@@ -382,8 +384,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         reuse = self.warm_start and previous is not None and len(classes) == len(self.classes_)
         estimator = previous if reuse else self._fresh_estimator(X, len(classes))
         _check_validation_split(estimator, y_enc)
-        with torch.random.fork_rng():
-            torch.manual_seed((self._seed + round_) % (2**31 - 1))
+        with seeded_torch((self._seed + round_) % (2**31 - 1)):
             if reuse:
                 _partial_fit(estimator, X, y_enc)
             else:

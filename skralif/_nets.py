@@ -1,24 +1,16 @@
-"""Read what skralif needs out of a fitted skorch net, without changing it.
+"""What skralif knows about a fitted skorch net: is it fitted, where is its head,
+how does its output become a loss, and what are its classes.
 
-The influence backend and the query strategies both need the same few things
-from a :class:`skorch.NeuralNetClassifier`: its head (the last
-:class:`torch.nn.Linear`), the head's input (the encoder features), the
-probabilities, and chunked forward passes on the net's device. They live here.
+Descriptions only; running the net over a pool lives in :mod:`skralif._pool`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from sklearn.exceptions import NotFittedError
-from skorch.utils import to_tensor
-
-DEFAULT_BATCH_SIZE = 4096
 
 
 def check_fitted_net(net, name: str = "net"):
@@ -37,22 +29,16 @@ def check_fitted_net(net, name: str = "net"):
     return net
 
 
-def net_device(net) -> torch.device:
-    """The device the net's parameters live on (CPU for a parameterless net)."""
-    for param in net.module_.parameters():
-        return param.device
-    return torch.device(net.device if net.device is not None else "cpu")
-
-
-def find_head(module: torch.nn.Module, name: str | None = None):
+def find_head(module: torch.nn.Module, name: str | None = None, fallback: str = ""):
     """Return ``(name, linear)`` for the net's head.
 
     The head is the module called ``name``, or the last :class:`torch.nn.Linear`
-    in registration order when ``name`` is None.
+    in registration order when ``name`` is None. ``fallback`` is the sentence
+    that tells the caller's user what to do instead (it names their option).
     """
     modules = dict(module.named_modules())
     if name is not None:
-        if name not in modules:
+        if not isinstance(name, str) or name not in modules:
             raise ValueError(
                 f"`head` must name a submodule of the net; got {name!r}. "
                 f"Submodules: {sorted(k for k in modules if k)}."
@@ -65,105 +51,60 @@ def find_head(module: torch.nn.Module, name: str | None = None):
         return name, head
     linears = [(k, m) for k, m in modules.items() if isinstance(m, torch.nn.Linear)]
     if not linears:
-        raise ValueError(
-            "The net has no torch.nn.Linear layer to use as its head; pass "
-            "`params='all'` (or a list of parameter names) instead of 'head'."
-        )
+        raise ValueError(f"The net has no torch.nn.Linear layer to use as its head. {fallback}")
     return linears[-1]
 
 
-# Dask's threaded scheduler runs chunks of one query in threads that share the
-# module: switching modes (and forking torch's RNG for MC dropout) must not interleave.
-_MODE_LOCK = threading.RLock()
-
-
-@contextlib.contextmanager
-def eval_mode(module: torch.nn.Module):
-    """Put every submodule in eval mode, then restore each one's own mode.
-
-    Holds a process-wide lock meanwhile, so that threads sharing the module
-    never see each other's mode switches.
-    """
-    with _MODE_LOCK:
-        modes = [(m, m.training) for m in module.modules()]
-        module.eval()
-        try:
-            yield module
-        finally:
-            for m, training in modes:
-                m.training = training
-
-
-def n_rows(X) -> int:
-    """Number of rows of an array, tensor, DataFrame or dict of those."""
-    if isinstance(X, Mapping):
-        return n_rows(next(iter(X.values())))
-    return int(X.shape[0])
-
-
-def take_rows(X, index):
-    """Rows ``index`` (a slice or integer array) of ``X``, whatever its container."""
-    if isinstance(X, Mapping):
-        return {k: take_rows(v, index) for k, v in X.items()}
-    if hasattr(X, "iloc"):
-        return X.iloc[index]
-    return X[index]
-
-
-def iter_chunks(n: int, batch_size: int) -> Iterator[slice]:
-    """Consecutive slices of at most ``batch_size`` rows covering ``range(n)``."""
-    for start in range(0, n, batch_size):
-        yield slice(start, min(start + batch_size, n))
-
-
-def as_input(Xb, device, dtype=None):
-    """Convert one chunk to tensors on ``device``; floats are cast to ``dtype``."""
-    if isinstance(Xb, Mapping):
-        return {k: as_input(v, device, dtype) for k, v in Xb.items()}
-    if hasattr(Xb, "to_numpy"):
-        Xb = Xb.to_numpy()
-    tensor = to_tensor(Xb, device=device)
-    if dtype is not None and torch.is_floating_point(tensor):
-        tensor = tensor.to(dtype)
-    return tensor
-
-
-def call_module(module, x):
-    """Run ``module`` on ``x``, a tensor or a dict of keyword tensors."""
-    return module(**x) if isinstance(x, Mapping) else module(x)
+#: what a strategy's user can do when the head closed forms do not apply
+STRATEGY_FALLBACK = "Name the right torch.nn.Linear with the strategy's `head=` option."
+#: the same for :func:`skralif.influence.influence_scores`
+INFLUENCE_FALLBACK = ("Name the right torch.nn.Linear with `head=`, or use `params='all'` "
+                      "to differentiate every parameter.")
 
 
 @dataclass
 class HeadView:
     """The head of a fitted classifier net and how its output becomes a loss.
 
+    A description only: forward passes over a pool live in :mod:`skralif._pool`.
+
     Parameters
     ----------
     net : skorch.NeuralNetClassifier
-        Fitted net. Nothing of it is modified; a forward pre-hook is attached
-        to the head only for the duration of a forward pass.
+        Fitted net. Never modified.
     name : str
         Name of the head inside ``net.module_``.
     head : torch.nn.Linear
-        The head module itself.
+        The head module itself (with or without a bias).
     output : {"logits", "proba"} or None
         What the module returns: the head's output (with a cross-entropy
         criterion) or its softmax (with skorch's default ``NLLLoss``). None
         when only the features are needed (no check of the output).
+    fallback : str
+        What the user can do when the closed forms do not apply.
     """
 
     net: object
     name: str
     head: torch.nn.Linear
-    output: str
+    output: str | None
+    fallback: str = STRATEGY_FALLBACK
 
     @classmethod
-    def from_net(cls, net, name=None, features_only=False):
+    def from_net(cls, net, name=None, features_only=False, fallback=STRATEGY_FALLBACK):
         """Locate the head of ``net`` and check its criterion fits the closed forms
         (unless ``features_only``: then any criterion and output are accepted)."""
         check_fitted_net(net)
-        name, head = find_head(net.module_, name)
-        return cls(net, name, head, None if features_only else output_kind(net))
+        name, head = find_head(net.module_, name, fallback)
+        return cls(net, name, head, None if features_only else output_kind(net, fallback),
+                   fallback)
+
+    def rebind(self, net):
+        """The same view on ``net``, which may be an unpickled copy (Dask workers)."""
+        head = dict(net.module_.named_modules())[self.name]
+        if net is self.net and head is self.head:
+            return self
+        return HeadView(net, self.name, head, self.output, self.fallback)
 
     @property
     def device(self) -> torch.device:
@@ -173,85 +114,63 @@ class HeadView:
     def n_classes(self) -> int:
         return self.head.out_features
 
+    @property
+    def bias(self) -> bool:
+        return self.head.bias is not None
+
     def weights(self, dtype=torch.float64) -> torch.Tensor:
         """``[W | b]`` as one ``(C, d + 1)`` matrix (a copy), the layout of all
-        head gradients: ``grad l(x, k) = (p - e_k) [f(x); 1]^T``."""
+        head gradients: ``grad l(x, k) = (p - e_k) [f(x); 1]^T``. A head without
+        a bias gives ``W`` alone, ``(C, d)``, and gradients ``(p - e_k) f(x)^T``."""
         W = self.head.weight.detach().to(dtype)
         if self.head.bias is None:
-            raise ValueError(
-                f"The head {self.name!r} has no bias; the head fast path assumes one. "
-                "Use `params='all'`."
-            )
+            return W.clone()
         return torch.cat([W, self.head.bias.detach().to(dtype)[:, None]], dim=1)
 
-    def features(self, X, batch_size=DEFAULT_BATCH_SIZE) -> Iterator[torch.Tensor]:
-        """Yield the head's input ``f(x)`` for consecutive chunks of ``X``.
-
-        The first chunk is also checked against the module's own output, so
-        a net whose output is not ``head(f)`` or ``softmax(head(f))`` is
-        refused instead of silently scored wrong.
-        """
-        checked = False
-        for sl in iter_chunks(n_rows(X), batch_size):
-            feats, out = self._forward(take_rows(X, sl))
-            if not checked and self.output is not None:
-                self._check_output(feats, out)
-                checked = True
-            yield feats
-
-    def _forward(self, Xb):
-        captured = []
-        hook = self.head.register_forward_pre_hook(
-            lambda _m, args: captured.append(args[0].detach())
-        )
-        module = self.net.module_
-        try:
-            with torch.no_grad(), eval_mode(module):
-                out = call_module(module, as_input(Xb, self.device, self.head.weight.dtype))
-        finally:
-            hook.remove()
-        if len(captured) != 1 or captured[0].ndim != 2:
-            raise ValueError(
-                f"The head {self.name!r} must be called exactly once per forward pass "
-                "on a 2-D batch of features; use `params='all'` for this net."
-            )
-        return captured[0], out
-
-    def _check_output(self, feats, out):
-        logits = feats @ self.head.weight.detach().T + self.head.bias.detach()
+    def check_output(self, feats, out):
+        """Refuse a net whose output is not ``head(f)`` or ``softmax(head(f))``."""
+        if self.output is None:
+            return
+        logits = augment(feats, self.weights(feats.dtype)) @ self.weights(feats.dtype).T
         expected = logits if self.output == "logits" else torch.softmax(logits, dim=1)
-        if not isinstance(out, torch.Tensor) or out.shape != expected.shape or not (
-            torch.allclose(out, expected, rtol=1e-3, atol=1e-5)
-        ):
+        if out.shape != expected.shape or not torch.allclose(out, expected, rtol=1e-3,
+                                                             atol=1e-5):
             what = "the" if self.output == "logits" else "the softmax of the"
             raise ValueError(
                 f"The net's output is not {what} output of its head {self.name!r}, "
-                "so the head closed forms do not apply. "
-                "Use `params='all'`, or name the right layer with the `head` option."
+                f"so the head closed forms do not apply. {self.fallback}"
             )
 
 
-def augment(feats: torch.Tensor, dtype=torch.float64) -> torch.Tensor:
-    """``[f(x); 1]`` for each row: features with a constant column for the bias."""
+def augment(feats: torch.Tensor, weights: torch.Tensor | None = None, *, bias: bool = True,
+            dtype=torch.float64) -> torch.Tensor:
+    """The head's design rows: ``[f(x); 1]`` for a head with a bias, ``f(x)`` without.
+
+    With ``weights`` (``(C, d + 1)`` or ``(C, d)``) the bias and the dtype are
+    read off it; otherwise ``bias`` and ``dtype`` say them.
+    """
+    if weights is not None:
+        bias, dtype = weights.shape[1] == feats.shape[1] + 1, weights.dtype
     feats = feats.to(dtype)
+    if not bias:
+        return feats
     return torch.cat([feats, feats.new_ones(feats.shape[0], 1)], dim=1)
 
 
-def output_kind(net) -> str:
+def output_kind(net, fallback: str = STRATEGY_FALLBACK) -> str:
     criterion = getattr(net, "criterion_", None)
     if isinstance(criterion, torch.nn.CrossEntropyLoss):
         if criterion.weight is not None or criterion.label_smoothing != 0:
             raise ValueError(
                 "The head fast path needs a plain CrossEntropyLoss (no `weight`, no "
-                "`label_smoothing`); use `params='all'` for this criterion."
+                f"`label_smoothing`). {fallback}"
             )
         return "logits"
     if isinstance(criterion, torch.nn.NLLLoss) and criterion.weight is None:
         return "proba"
     raise ValueError(
         "The head fast path needs the net's criterion to be CrossEntropyLoss or "
-        f"skorch's default NLLLoss; got {type(criterion).__name__}. "
-        "Use `params='all'` to differentiate the criterion itself."
+        f"skorch's default NLLLoss; got {type(criterion).__name__}. {fallback}"
     )
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import csv
 import json
+import numbers
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,9 +103,23 @@ def run_experiment(estimator, strategies, X_train, y_train, X_test, y_test, *,
     Returns
     -------
     results : ALResults
+
+    Notes
+    -----
+    **Reproducibility.** Each run seeds its own draws, so the default
+    process-based joblib backend (loky), ``n_jobs=1`` and a Dask cluster with
+    process workers give identical curves for identical seeds. The threading
+    backend does not: torch's CPU kernels can sum in a different order while
+    another thread computes, and the last-digit differences grow over rounds
+    of training. A :class:`UserWarning` says so when that backend is active.
     """
-    if not isinstance(strategies, dict):
-        strategies = {name: make_strategy(name) for name in strategies}
+    strategies = _check_strategies(strategies)
+    seeds = _check_seeds(seeds)
+    for name, value, low in (("initial_size", initial_size, 1), ("query_size", query_size, 1),
+                             ("n_rounds", n_rounds, 1)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+            raise ValueError(f"`{name}` must be an integer >= {low}; got {value!r}.")
+    _warn_if_threads(n_jobs)
     tasks = [(name, seed) for name in strategies for seed in seeds]
     runs = Parallel(n_jobs=n_jobs, return_as="generator")(
         delayed(_run_one)(estimator, strategies[name], seed, X_train, y_train, X_test, y_test,
@@ -117,6 +133,46 @@ def run_experiment(estimator, strategies, X_train, y_train, X_test, y_test, *,
     accuracy = np.array([c[1] for c in curves]).reshape(len(strategies), len(seeds), -1)
     settings = dict(initial_size=initial_size, query_size=query_size, n_rounds=n_rounds)
     return ALResults(list(strategies), list(seeds), np.asarray(n_labeled), accuracy, settings)
+
+
+def _check_strategies(strategies):
+    """A dict of display name to strategy, from a dict or a list of names."""
+    if isinstance(strategies, str):
+        raise TypeError(
+            f"`strategies` must be a list of names or a dict of name to strategy; got the "
+            f"string {strategies!r}. Did you mean [{strategies!r}]?")
+    if not isinstance(strategies, dict):
+        strategies = {name: make_strategy(name) for name in strategies}
+    if not strategies:
+        raise ValueError(f"`strategies` must name at least one strategy; got none. Choose from "
+                         f"{sorted(STRATEGIES)}.")
+    return strategies
+
+
+def _check_seeds(seeds):
+    if isinstance(seeds, numbers.Integral) or isinstance(seeds, str):
+        raise TypeError(f"`seeds` must be a sequence of integers, e.g. range(5); got {seeds!r}.")
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("`seeds` must hold at least one seed; got an empty sequence.")
+    bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, numbers.Integral)]
+    if bad or len(set(seeds)) != len(seeds):
+        raise ValueError(f"`seeds` must be distinct integers; got {seeds!r}.")
+    return [int(s) for s in seeds]
+
+
+def _warn_if_threads(n_jobs):
+    from joblib.parallel import ThreadingBackend, get_active_backend
+
+    backend, active_jobs = get_active_backend()
+    jobs = active_jobs if n_jobs is None else n_jobs
+    if isinstance(backend, ThreadingBackend) and jobs not in (1, None):
+        warnings.warn(
+            "run_experiment under joblib's threading backend is not reproducible: torch's "
+            "CPU kernels can sum in a different order while other threads compute, and "
+            "the differences grow over rounds of training. Use the default (loky) backend "
+            "or a Dask cluster with process workers for identical curves per seed.",
+            UserWarning, stacklevel=3)
 
 
 def _run_one(estimator, strategy, seed, X_train, y_train, X_test, y_test, initial_size,

@@ -68,7 +68,7 @@ def test_dask_pool_values_are_checked_in_the_tasks(client, net, digits):
     X, _ = digits
     bad = X[100:400].copy()
     bad[250, 3] = np.nan
-    with pytest.raises(ValueError, match="X_pool contains NaN"):
+    with pytest.raises(ValueError, match="`X_pool` holds NaN or infinity"):
         RALIFQuery(batch_size=128).query(net, da.from_array(bad, chunks=100), 5,
                                          X_labeled=X[:100])
 

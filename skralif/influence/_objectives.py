@@ -27,15 +27,8 @@ import copy
 import torch
 from torch.func import functional_call, grad, jvp, vmap
 
-from .._nets import (
-    as_input,
-    augment,
-    call_module,
-    eval_mode,
-    iter_chunks,
-    n_rows,
-    take_rows,
-)
+from .._nets import augment
+from .._pool import as_input, call_module, iter_chunks, n_rows, reading, take_rows
 
 
 class HeadObjective:
@@ -51,15 +44,19 @@ class HeadObjective:
         Tikhonov term added to the Hessian.
     batch_size : int
         Rows per chunk when building the dense Hessian.
+    bias : bool, default=True
+        Whether the head has a bias (a head built with ``bias=False`` has
+        ``C x d`` parameters, and ``x~ = f(x)``).
 
     Notes
     -----
     Parameters are laid out as the row-major flattening of ``[W | b]``
-    (``C x (d + 1)``). The labels do not enter the Hessian of cross-entropy.
+    (``C x (d + 1)``), or of ``W`` alone without a bias. The labels do not
+    enter the Hessian of cross-entropy.
     """
 
-    def __init__(self, feats, proba, damping=0.0, batch_size=4096):
-        self.X = augment(feats)
+    def __init__(self, feats, proba, damping=0.0, batch_size=4096, bias=True):
+        self.X = augment(feats, bias=bias)
         self.P = proba.to(torch.float64)
         self.damping = float(damping)
         self.batch_size = batch_size
@@ -139,7 +136,8 @@ class ParamObjective:
 
     def __init__(self, net, names, X, y, damping=0.0, batch_size=4096, dtype=torch.float64):
         self.net = net
-        self.module = copy.deepcopy(net.module_).to(dtype).eval()
+        with reading(net.module_):  # a consistent copy, even while other threads read
+            self.module = copy.deepcopy(net.module_).to(dtype).eval()
         self.dtype = dtype
         named = dict(self.module.named_parameters())
         self.names = list(names)
@@ -318,7 +316,7 @@ class ParamObjective:
         torch.Tensor of shape (n_rows,)
         """
         preds = []
-        with torch.no_grad(), eval_mode(self.module):
+        with reading(self.module):
             for sl in iter_chunks(n_rows(X), self.batch_size):
                 xb = as_input(take_rows(X, sl), self.device, self.dtype)
                 preds.append(call_module(self.module, xb).argmax(dim=1))

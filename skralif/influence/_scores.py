@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import torch
+from sklearn.utils import check_array
 
-from .._nets import (
+from .._nets import INFLUENCE_FALLBACK, HeadView, augment, check_class_labels, check_fitted_net
+from .._pool import (
     DEFAULT_BATCH_SIZE,
-    HeadView,
     as_input,
-    augment,
-    call_module,
-    check_class_labels,
-    check_fitted_net,
-    eval_mode,
+    encode,
+    forward,
     iter_chunks,
     n_rows,
-    net_device,
+    net_dtype,
     take_rows,
 )
 from ._backends import check_backend
@@ -116,17 +116,44 @@ def influence_scores(
     (60, 2)
     """
     check_fitted_net(net)
-    batch_size = int(options.pop("batch_size", DEFAULT_BATCH_SIZE))
+    batch_size = options.pop("batch_size", DEFAULT_BATCH_SIZE)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or (
+            batch_size < 1):
+        raise ValueError(f"`batch_size` must be a positive integer; got {batch_size!r}.")
+    batch_size = int(batch_size)
     head = options.pop("head", None)
     dtype = options.pop("dtype", torch.float64)
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"`dtype` must be torch.float32 or torch.float64; got {dtype!r}.")
+    if isinstance(damping, bool) or not isinstance(damping, numbers.Real) or not (
+            np.isfinite(damping) and damping >= 0):
+        raise ValueError(f"`damping` must be a finite number >= 0; got {damping!r}.")
     backend = check_backend(method, **options)
-    if X_candidates is None:
-        X_candidates = X_train
+    compute = net_dtype(net.module_)
+    same_eval = X_eval is X_train
+    same_cand = X_candidates is None or X_candidates is X_train
+    X_train = _check_rows(X_train, "X_train", compute)
+    X_eval = X_train if same_eval else _check_rows(X_eval, "X_eval", compute)
+    X_candidates = X_train if same_cand else _check_rows(X_candidates, "X_candidates", compute)
+    for name, X in (("X_eval", X_eval), ("X_candidates", X_candidates)):
+        if X.shape[1:] != X_train.shape[1:]:
+            raise ValueError(f"`{name}` rows have shape {X.shape[1:]} but `X_train` rows have "
+                             f"shape {X_train.shape[1:]}; they must match.")
     args = (X_train, y_train, X_eval, y_eval, X_candidates, y_candidates)
     if isinstance(params, str) and params == "head":
         return _head_scores(net, *args, damping, backend, batch_size, head)
     names = _check_param_names(net, params)
     return _param_scores(net, names, *args, damping, backend, batch_size, dtype)
+
+
+def _check_rows(X, name, dtype):
+    """An array of numbers, finite once cast to the net's ``dtype`` (checked in chunks)."""
+    X = check_array(X, allow_nd=True, dtype=None, ensure_all_finite=False, input_name=name)
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"`{name}` must hold numbers; got dtype {X.dtype}.")
+    for sl in iter_chunks(len(X), DEFAULT_BATCH_SIZE):
+        as_input(X[sl], "cpu", dtype, name)
+    return X
 
 
 def _check_param_names(net, params):
@@ -157,7 +184,7 @@ def _labels(y, n, n_classes, name):
 # ---------------------------------------------------------------- head path
 def head_proba(feats, weights) -> torch.Tensor:
     """``softmax(W f(x) + b)`` for every row, in the dtype of ``weights``."""
-    return torch.softmax(augment(feats, weights.dtype) @ weights.T, dim=1)
+    return torch.softmax(augment(feats, weights) @ weights.T, dim=1)
 
 
 def head_gradient(feats, weights, labels=None, proba=None) -> torch.Tensor:
@@ -166,7 +193,7 @@ def head_gradient(feats, weights, labels=None, proba=None) -> torch.Tensor:
     ``labels`` None uses the argmax of ``p`` (pseudo labels); ``proba`` is ``p``
     when the caller already has it.
     """
-    X = augment(feats, weights.dtype)
+    X = augment(feats, weights)
     P = head_proba(feats, weights) if proba is None else proba
     if labels is None:
         labels = P.argmax(dim=1)
@@ -183,26 +210,24 @@ def head_pair_scores(feats, weights, solution, proba=None) -> torch.Tensor:
     is ``p`` when the caller already has it.
     """
     P = head_proba(feats, weights) if proba is None else proba
-    A = augment(feats, weights.dtype) @ solution.T
+    A = augment(feats, weights) @ solution.T
     return A - (P * A).sum(dim=1, keepdim=True)
 
 
-def _features(view, X, batch_size):
-    return torch.cat(list(view.features(X, batch_size)))
-
-
 def _head_scores(net, X_tr, y_tr, X_ev, y_ev, X_c, y_c, damping, backend, batch_size, head):
-    view = HeadView.from_net(net, head)
+    view = HeadView.from_net(net, head, fallback=INFLUENCE_FALLBACK)
     C, W = view.n_classes, view.weights()
-    feats_tr = _features(view, X_tr, batch_size)
+    feats_tr = encode(net, X_tr, view, batch_size, "X_train")
     _labels(y_tr, len(feats_tr), C, "y_train")
-    objective = HeadObjective(feats_tr, head_proba(feats_tr, W), damping, batch_size)
-    feats_ev = feats_tr if X_ev is X_tr else _features(view, X_ev, batch_size)
+    objective = HeadObjective(feats_tr, head_proba(feats_tr, W), damping, batch_size,
+                              bias=view.bias)
+    feats_ev = feats_tr if X_ev is X_tr else encode(net, X_ev, view, batch_size, "X_eval")
     y_ev = None if y_ev is None else _labels(y_ev, len(feats_ev), C, "y_eval")
     grad_eval = head_gradient(feats_ev, W, y_ev) / max(len(feats_ev), 1)
     S = backend.inverse_hvp(objective, grad_eval.reshape(-1)).reshape(W.shape).to(W)
-    chunks = [feats_tr] if X_c is X_tr else view.features(X_c, batch_size)
-    scores = torch.cat([head_pair_scores(f, W, S) for f in chunks]).cpu().numpy()
+    feats_c = feats_tr if X_c is X_tr else encode(net, X_c, view, batch_size, "X_candidates")
+    scores = torch.cat([head_pair_scores(feats_c[sl], W, S)
+                        for sl in iter_chunks(len(feats_c), batch_size)]).cpu().numpy()
     return _select_labels(scores, y_c, C)
 
 
@@ -246,7 +271,5 @@ def _param_chunk_scores(objective, s, X_c, y_c, sl, n_classes):
 
 def _n_outputs(net, X):
     """Number of classes: the width of the module's output on one row."""
-    module = net.module_
-    with torch.no_grad(), eval_mode(module):
-        x = as_input(take_rows(X, slice(0, 1)), net_device(net), next(module.parameters()).dtype)
-        return int(call_module(module, x).shape[1])
+    out, _ = forward(net, take_rows(X, slice(0, 1)), name="X_train")
+    return int(out.shape[1])

@@ -6,8 +6,11 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-from .._nets import as_input, call_module, eval_mode, output_kind
-from ._base import QueryStrategy, pool_map, scores_doc, split_estimator
+from .._nets import output_kind
+from .._pool import forward, pool_map, reading, split_estimator
+from .._random import seeded_torch
+from .._validation import positive_int
+from ._base import QueryStrategy
 from ._uncertainty import uncertainty
 
 __all__ = ["BALDQuery"]
@@ -34,22 +37,27 @@ class BALDQuery(QueryStrategy):
 
     needs_net = True
 
+    _parameter_constraints: dict = {
+        "n_samples": [positive_int()],
+        "batch_size": [positive_int()],
+        "random_state": ["random_state"],
+    }
+
     def __init__(self, n_samples=20, batch_size=4096, random_state=None):
         self.n_samples = n_samples
         self.batch_size = batch_size
         self.random_state = random_state
 
-    @scores_doc
-    def score_samples(self, estimator, X_pool, *, X_labeled=None, y_labeled=None):
+    def _scores(self, estimator, X_pool, X_labeled, y_labeled):
         """Mutual information of each pool row (nats); higher is queried first."""
         net, transform = split_estimator(estimator)
-        module = net.module_
-        dropouts = [m for m in module.modules()
+        dropouts = [m for m in net.module_.modules()
                     if isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0]
         if not dropouts:
             raise ValueError(
                 "BALDQuery needs MC dropout, but the net's module has no dropout layer "
-                "with p > 0; add torch.nn.Dropout to the module or use another strategy."
+                "with p > 0; add torch.nn.Dropout to the module (skralif's default net: "
+                "`module__dropout=0.2`) or use another strategy."
             )
         softmax = output_kind(net) == "logits"
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
@@ -57,25 +65,23 @@ class BALDQuery(QueryStrategy):
         def chunk(block, start):
             # one seed per chunk, from its first row: the same masks whether the
             # chunks run here in order or as Dask tasks anywhere
-            return self._chunk(module, dropouts, transform(block), softmax, seed + start)
+            return self._chunk(net, transform(block), softmax, seed + start)
 
         return np.concatenate(pool_map(chunk, X_pool, self.batch_size))
 
-    def _chunk(self, module, dropouts, Xb, softmax, seed):
+    def _chunk(self, net, Xb, softmax, seed):
+        module = net.module_
+        dropouts = [m for m in module.modules()  # this copy's own (Dask workers unpickle)
+                    if isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0]
         device = next(module.parameters()).device
         forked = [device] if device.type == "cuda" else []
-        with torch.no_grad(), eval_mode(module), torch.random.fork_rng(devices=forked):
-            torch.manual_seed(seed % (2**63 - 1))
-            for m in dropouts:
-                m.train()
-            x = as_input(Xb, device, next(module.parameters()).dtype)
-            return self._mutual_information(module, x, softmax)
-
-    def _mutual_information(self, module, x, softmax):
+        # one seeded stream per chunk, held (with the module) for all its passes
         probs = []
-        for _ in range(int(self.n_samples)):
-            out = call_module(module, x)
-            probs.append((torch.softmax(out, dim=1) if softmax else out).double().cpu().numpy())
+        with seeded_torch(seed, forked), reading(module, train=dropouts):
+            for _ in range(int(self.n_samples)):
+                out, _ = forward(net, Xb, train=dropouts, name="X_pool")
+                probs.append((torch.softmax(out, dim=1) if softmax else out)
+                             .double().cpu().numpy())
         probs = np.stack(probs)
         expected = np.mean([uncertainty(p, "entropy") for p in probs], axis=0)
         return uncertainty(probs.mean(axis=0), "entropy") - expected

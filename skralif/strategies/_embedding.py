@@ -6,8 +6,13 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-from .._nets import augment
-from ._base import QueryStrategy, encode, kmeans_pp, nearest_distance, scores_doc, top_n
+from .._nets import HeadView, augment
+from .._pool import encode, split_estimator
+from .._validation import positive_int
+from ._base import QueryStrategy, kmeans_pp, nearest_distance, top_n
+
+_CONSTRAINTS = {"head": [str, None], "batch_size": [positive_int()],
+                "random_state": ["random_state"]}
 
 __all__ = ["CoresetQuery", "BADGEQuery"]
 
@@ -31,22 +36,24 @@ class CoresetQuery(QueryStrategy):
 
     needs_net = True
 
+    _parameter_constraints: dict = dict(_CONSTRAINTS)
+
     def __init__(self, head=None, batch_size=4096, random_state=None):
         self.head = head
         self.batch_size = batch_size
         self.random_state = random_state
 
-    @scores_doc
-    def score_samples(self, estimator, X_pool, *, X_labeled=None, y_labeled=None):
+    def _scores(self, estimator, X_pool, X_labeled, y_labeled):
         """Distance of each pool row to its nearest labeled row (``inf`` with none)."""
         return self._distances(estimator, X_pool, X_labeled)[1].cpu().numpy()
 
     def _distances(self, estimator, X_pool, X_labeled):
-        _, feats = encode(estimator, X_pool, self.head, self.batch_size, features_only=True)
+        view = HeadView.from_net(split_estimator(estimator)[0], self.head, features_only=True)
+        feats = encode(estimator, X_pool, view, self.batch_size)
         if X_labeled is None:
             labeled = feats[:0]
         else:
-            labeled = encode(estimator, X_labeled, self.head, self.batch_size, True)[1]
+            labeled = encode(estimator, X_labeled, view, self.batch_size, "X_labeled")
         return feats, nearest_distance(feats, labeled, self.batch_size)
 
     def _select(self, estimator, X_pool, n, X_labeled, y_labeled):
@@ -87,21 +94,23 @@ class BADGEQuery(QueryStrategy):
 
     needs_net = True
 
+    _parameter_constraints: dict = dict(_CONSTRAINTS)
+
     def __init__(self, head=None, batch_size=4096, random_state=None):
         self.head = head
         self.batch_size = batch_size
         self.random_state = random_state
 
     def _embedding(self, estimator, X_pool):
-        view, feats = encode(estimator, X_pool, self.head, self.batch_size)
+        view = HeadView.from_net(split_estimator(estimator)[0], self.head)
+        feats = encode(estimator, X_pool, view, self.batch_size)
         W = view.weights()
-        X = augment(feats, W.dtype)
+        X = augment(feats, W)
         A = torch.softmax(X @ W.T, dim=1)
         A[torch.arange(len(A)), A.argmax(dim=1)] -= 1.0
         return A, X
 
-    @scores_doc
-    def score_samples(self, estimator, X_pool, *, X_labeled=None, y_labeled=None):
+    def _scores(self, estimator, X_pool, X_labeled, y_labeled):
         """Norm of each row's gradient embedding, ``||a_u|| ||x~_u||``."""
         A, X = self._embedding(estimator, X_pool)
         norms = torch.linalg.vector_norm(A, dim=1) * torch.linalg.vector_norm(X, dim=1)

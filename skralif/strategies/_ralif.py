@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import math
+import warnings
+from numbers import Real
 
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
-from .._nets import check_class_labels
+from .._nets import HeadView, check_class_labels
+from .._pool import chunk_features, encode, is_dask, pool_map, split_estimator
+from .._validation import non_negative_real, positive_int
 from ..influence._backends import check_backend
 from ..influence._objectives import HeadObjective
 from ..influence._scores import head_gradient, head_pair_scores, head_proba
-from ._base import (
-    QueryStrategy,
-    chunk_features,
-    encode,
-    euclidean_to,
-    is_dask,
-    kmeans_pp,
-    nearest_distance,
-    pool_map,
-    scores_doc,
-)
+from ._base import QueryStrategy, euclidean_to, kmeans_pp, nearest_distance
 
 __all__ = ["RALIFQuery"]
 
@@ -125,6 +120,20 @@ class RALIFQuery(QueryStrategy):
 
     needs_net = True
 
+    _parameter_constraints: dict = {
+        "tau": [non_negative_real()],
+        "candidate_fraction": [Interval(Real, 0, 1, closed="right")],
+        "method": [StrOptions({"exact", "lissa", "cg"}), HasMethods(["inverse_hvp"])],
+        "damping": [non_negative_real()],
+        "score": [StrOptions({"influence", "reference"})],
+        "diversity": ["boolean"],
+        "target": [StrOptions({"pool", "all"})],
+        "head": [str, None],
+        "batch_size": [positive_int()],
+        "keep_features": ["boolean"],
+        "random_state": ["random_state"],
+    }
+
     def __init__(
         self,
         tau=4.0,
@@ -151,10 +160,8 @@ class RALIFQuery(QueryStrategy):
         self.keep_features = keep_features
         self.random_state = random_state
 
-    @scores_doc
-    def score_samples(self, estimator, X_pool, *, X_labeled=None, y_labeled=None):
+    def _scores(self, estimator, X_pool, X_labeled, y_labeled):
         """Predicted decrease of the target loss per pool row (``-S(u)``); ``NaN`` excluded."""
-        X_pool, X_labeled = self._check_inputs(estimator, X_pool, X_labeled, y_labeled)
         return -self._expected_change(estimator, X_pool, X_labeled, y_labeled)[0]
 
     def _select(self, estimator, X_pool, n, X_labeled, y_labeled):
@@ -168,6 +175,16 @@ class RALIFQuery(QueryStrategy):
         if self.diversity and len(picks) > 1:
             feats = _rows_of(over_pool, candidates)  # only the candidates' features
             picks = self._diverse(feats, feats_lab, len(picks), candidates)
+        if len(picks) < n < len(S):  # (a pool of exactly n rows is returned whole)
+            warnings.warn(
+                f"RALIFQuery: {len(S) - len(valid):,} of {len(S):,} pool rows have no "
+                f"plausible class (no probability above min(tau / C, 1/2) with "
+                f"tau={self.tau}), so only {len(picks)} of the {n} rows were ranked by "
+                f"influence; the other {n - len(picks)} are the excluded rows with the "
+                "highest maximum probability. Lower `tau` to rank more rows.",
+                UserWarning,
+                stacklevel=3,
+            )
         return np.concatenate([picks, self._fill(top_proba, picks, n)]).astype(np.int64)
 
     def _diverse(self, feats_cand, feats_lab, n, candidates):
@@ -193,10 +210,11 @@ class RALIFQuery(QueryStrategy):
         recompute them for a dask pool (nothing pool-sized is then gathered but
         ``S`` and the probabilities).
         """
-        self._check_params(X_labeled, y_labeled)
+        self._check_labeled(X_labeled, y_labeled)
         backend = self._backend()
-        view, feats_lab = encode(estimator, X_labeled, self.head, self.batch_size)
-        over_pool = self._pool_mapper(estimator, X_pool)
+        view = HeadView.from_net(split_estimator(estimator)[0], self.head)
+        feats_lab = encode(estimator, X_labeled, view, self.batch_size, "X_labeled")
+        over_pool = self._pool_mapper(estimator, X_pool, view)
         W = view.weights()
         first = over_pool(lambda f, _: _gradient_and_loss(f, W))
         G = sum(g for g, _ in first)
@@ -204,7 +222,7 @@ class RALIFQuery(QueryStrategy):
         if self.target == "all":
             G = G + head_gradient(feats_lab, W, self._labels(y_labeled, view.n_classes))
         objective = HeadObjective(feats_lab, head_proba(feats_lab, W), self.damping,
-                                  self.batch_size)
+                                  self.batch_size, bias=view.bias)
         solution = backend.inverse_hvp(objective, G.reshape(-1)).reshape(W.shape).to(W)
         n_labeled = len(feats_lab)
         # per chunk only S and the top probability come back: 16 bytes a row
@@ -220,9 +238,9 @@ class RALIFQuery(QueryStrategy):
         proba = proba.cpu().numpy()
         return self._expectation(proba, delta.cpu().numpy() + total), proba.max(axis=1)
 
-    def _pool_mapper(self, estimator, X_pool):
+    def _pool_mapper(self, estimator, X_pool, view):
         def features(block, _):
-            return chunk_features(estimator, block, self.head)
+            return chunk_features(estimator, block, view)
 
         if is_dask(X_pool) or not self.keep_features:
             return lambda fn: pool_map(lambda b, s: fn(features(b, s), s), X_pool,
@@ -251,17 +269,7 @@ class RALIFQuery(QueryStrategy):
             return check_backend("lissa", random_state=self.random_state)
         return check_backend(self.method)
 
-    def _check_params(self, X_labeled, y_labeled):
-        if not (isinstance(self.tau, int | float) and self.tau >= 0):
-            raise ValueError(f"`tau` must be a non-negative number; got {self.tau!r}.")
-        frac = self.candidate_fraction
-        if not (isinstance(frac, int | float) and 0 < frac <= 1):
-            raise ValueError(f"`candidate_fraction` must be in (0, 1]; got {frac!r}.")
-        if not (isinstance(self.damping, int | float) and self.damping >= 0):
-            raise ValueError(f"`damping` must be a non-negative number; got {self.damping!r}.")
-        for name, allowed in (("score", ("influence", "reference")), ("target", ("pool", "all"))):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"`{name}` must be one of {allowed}; got {getattr(self, name)!r}.")
+    def _check_labeled(self, X_labeled, y_labeled):
         if X_labeled is None or len(X_labeled) == 0:
             raise ValueError(
                 "RALIFQuery needs the labeled rows the net was trained on: pass a "

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import StrOptions
 
-from ._base import QueryStrategy, chunk_proba, pool_map, scores_doc
+from .._pool import chunk_proba, n_rows, pool_map
+from .._validation import positive_int
+from ._base import QueryStrategy
 
 __all__ = ["RandomQuery", "UncertaintyQuery", "uncertainty"]
 
@@ -28,13 +31,14 @@ class RandomQuery(QueryStrategy):
     array([1, 2, 0])
     """
 
+    _parameter_constraints: dict = {"random_state": ["random_state"]}
+
     def __init__(self, random_state=None):
         self.random_state = random_state
 
-    @scores_doc
-    def score_samples(self, estimator, X_pool, *, X_labeled=None, y_labeled=None):
+    def _scores(self, estimator, X_pool, X_labeled, y_labeled):
         """Independent uniform draws in ``[0, 1)``, one per pool row. Cost: ``O(n_pool)``."""
-        return check_random_state(self.random_state).random_sample(len(X_pool))
+        return check_random_state(self.random_state).random_sample(n_rows(X_pool))
 
 
 def uncertainty(proba: np.ndarray, measure: str) -> np.ndarray:
@@ -92,14 +96,17 @@ class UncertaintyQuery(QueryStrategy):
     array([1])
     """
 
+    _parameter_constraints: dict = {
+        "measure": [StrOptions({"entropy", "margin", "least_confident"})],
+        "batch_size": [positive_int()],
+    }
+
     def __init__(self, measure="entropy", batch_size=4096):
         self.measure = measure
         self.batch_size = batch_size
 
-    @scores_doc
-    def score_samples(self, estimator, X_pool, *, X_labeled=None, y_labeled=None):
+    def _scores(self, estimator, X_pool, X_labeled, y_labeled):
         """Uncertainty of each pool row under ``measure``; higher is queried first."""
-        uncertainty(np.full((1, 2), 0.5), self.measure)  # validate before the pass
         # per chunk: only one score per row is ever kept, never the probability table
         return np.concatenate(pool_map(
             lambda block, _: uncertainty(chunk_proba(estimator, block), self.measure),

@@ -142,7 +142,8 @@ def test_too_few_plausible_rows_are_filled_by_confidence(mlp, digits):
     scores = strategy.score_samples(mlp, X[100:400], X_labeled=X[:100])
     valid = np.flatnonzero(~np.isnan(scores))
     n = len(valid) + 4
-    picks = strategy.query(mlp, X[100:400], n, X_labeled=X[:100])
+    with pytest.warns(UserWarning, match=f"{300 - len(valid)} of 300 pool rows have no plaus"):
+        picks = strategy.query(mlp, X[100:400], n, X_labeled=X[:100])
     assert set(picks[: len(valid)]) == set(valid)
     rest = np.setdiff1d(np.arange(300), valid)
     confidence = mlp.predict_proba(X[100:400])[rest].max(1)
@@ -150,6 +151,16 @@ def test_too_few_plausible_rows_are_filled_by_confidence(mlp, digits):
     np.testing.assert_array_equal(picks[len(valid) :], by_confidence)
     nothing = RALIFQuery(tau=10.0).query(mlp, X[100:110], 3, X_labeled=X[:100])
     assert len(set(nothing)) == 3
+
+
+def test_a_pool_with_no_plausible_row_warns(digits):
+    from tests.conftest import softmax_net
+
+    X, _ = digits
+    flat = softmax_net(np.zeros(10 * 65), 64, 10)  # every probability is 0.1 < tau / C
+    with pytest.warns(UserWarning, match="10 of 10 pool rows .* only 0 of the 3 rows"):
+        picks = RALIFQuery(random_state=0).query(flat, X[100:110], 3, X_labeled=X[:20])
+    np.testing.assert_array_equal(picks, [0, 1, 2])  # equal confidence: index order
 
 
 def test_pool_of_exactly_n_and_too_small_pool(mlp, digits):
@@ -191,15 +202,15 @@ def test_errors(mlp, digits):
     X, _ = digits
     with pytest.raises(ValueError, match="non-empty `X_labeled`"):
         RALIFQuery().query(mlp, X[:50], 5)
-    with pytest.raises(ValueError, match="`tau` must be a non-negative number; got -1"):
+    with pytest.raises(ValueError, match="'tau' parameter of RALIFQuery .* Got -1"):
         RALIFQuery(tau=-1).query(mlp, X[:50], 5, X_labeled=X[50:60])
-    with pytest.raises(ValueError, match=r"`candidate_fraction` must be in \(0, 1\]; got 2"):
+    with pytest.raises(ValueError, match=r"'candidate_fraction' parameter .*\(0.0, 1.0\]. Got 2"):
         RALIFQuery(candidate_fraction=2).query(mlp, X[:50], 5, X_labeled=X[50:60])
-    with pytest.raises(ValueError, match="`score` must be one of"):
+    with pytest.raises(ValueError, match="'score' parameter of RALIFQuery must be a str among"):
         RALIFQuery(score="loss").query(mlp, X[:50], 5, X_labeled=X[50:60])
     with pytest.raises(ValueError, match="`target='all'` needs `y_labeled`"):
         RALIFQuery(target="all").query(mlp, X[:50], 5, X_labeled=X[50:60])
-    with pytest.raises(ValueError, match="`method` must be one of"):
+    with pytest.raises(ValueError, match="'method' parameter of RALIFQuery"):
         RALIFQuery(method="newton").query(mlp, X[:50], 5, X_labeled=X[50:60])
     clf = LogisticRegression().fit(X[:50], np.arange(50) % 2)
     with pytest.raises(TypeError, match="must be a fitted skorch NeuralNetClassifier"):

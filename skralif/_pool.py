@@ -1,0 +1,318 @@
+"""Reading a fitted net over a pool: thread-safe, in chunks, in memory or on Dask.
+
+Every strategy and the influence code read a net the same few ways: its
+probabilities, the input of its head (the encoder features), or the raw
+module output, chunk by chunk over a pool that may be a numpy array or a
+dask array. This module is the only place that runs a fitted module forward.
+
+**Thread safety.** A forward pass switches the module to eval mode and, to
+read the head's input, hooks the head. Both change the shared module, so
+every pass holds the module's own lock (:func:`reading`) from the mode
+switch to the restore: passes over one module from several threads (Dask's
+threaded scheduler, ``Client(processes=False)``, joblib's threading backend,
+user threads) run one at a time and each sees only its own features.
+Different modules never wait for each other.
+
+**Values.** Each chunk is cast to the dtype the net computes in (integer and
+boolean arrays included) and checked for NaN and infinity *after* the cast,
+so ``1e39`` in a float64 pool is refused rather than read as ``inf`` by a
+float32 net. A module whose output is not finite raises a clear error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import weakref
+from collections.abc import Iterator, Mapping
+
+import numpy as np
+import torch
+from sklearn.utils import check_array
+from skorch import NeuralNet
+from skorch.utils import to_tensor
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "reading",
+    "forward",
+    "check_pool",
+    "is_dask",
+    "pool_map",
+    "encode",
+    "chunk_features",
+    "chunk_proba",
+    "predict_proba",
+    "split_estimator",
+    "n_rows",
+    "take_rows",
+    "iter_chunks",
+    "as_input",
+    "call_module",
+    "net_dtype",
+]
+
+#: rows per forward pass when a strategy is given no ``batch_size``
+DEFAULT_BATCH_SIZE = 4096
+
+_LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def _module_lock(module: torch.nn.Module) -> threading.RLock:
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(module)
+        if lock is None:
+            lock = _LOCKS[module] = threading.RLock()
+        return lock
+
+
+@contextlib.contextmanager
+def reading(module: torch.nn.Module, train=()):
+    """Hold ``module`` for one read: its lock, eval mode and ``no_grad``.
+
+    Every submodule is put in eval mode except those in ``train`` (MC
+    dropout layers), and each one's own mode is restored on exit. The lock
+    is re-entrant and per module, so nested reads of one module are fine and
+    reads of different modules run in parallel.
+    """
+    with _module_lock(module):
+        modes = [(m, m.training) for m in module.modules()]
+        module.eval()
+        for m in train:
+            m.train()
+        try:
+            with torch.no_grad():
+                yield module
+        finally:
+            for m, training in modes:
+                m.training = training
+
+
+def split_estimator(estimator):
+    """Return ``(final_step, transform)`` where ``transform`` maps raw ``X`` to its input."""
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(estimator, Pipeline):
+        head = estimator[:-1]
+        return estimator.steps[-1][1], (head.transform if len(head.steps) else (lambda X: X))
+    return estimator, lambda X: X
+
+
+def net_dtype(module: torch.nn.Module) -> torch.dtype:
+    """The floating dtype the module computes in (its first floating parameter)."""
+    for param in module.parameters():
+        if torch.is_floating_point(param):
+            return param.dtype
+    return torch.get_default_dtype()
+
+
+def n_rows(X) -> int:
+    """Number of rows of an array, tensor, DataFrame or dict of those."""
+    if isinstance(X, Mapping):
+        return n_rows(next(iter(X.values())))
+    return int(X.shape[0])
+
+
+def take_rows(X, index):
+    """Rows ``index`` (a slice or integer array) of ``X``, whatever its container."""
+    if isinstance(X, Mapping):
+        return {k: take_rows(v, index) for k, v in X.items()}
+    if hasattr(X, "iloc"):
+        return X.iloc[index]
+    return X[index]
+
+
+def iter_chunks(n: int, batch_size: int) -> Iterator[slice]:
+    """Consecutive slices of at most ``batch_size`` rows covering ``range(n)``."""
+    for start in range(0, n, batch_size):
+        yield slice(start, min(start + batch_size, n))
+
+
+def as_input(Xb, device, dtype=None, name="X"):
+    """Convert one chunk to tensors on ``device``.
+
+    With ``dtype`` given, floating, integer and boolean arrays are cast to it
+    and must be finite after the cast (``name`` is the argument blamed).
+    """
+    if isinstance(Xb, Mapping):
+        return {k: as_input(v, device, dtype, f"{name}[{k!r}]") for k, v in Xb.items()}
+    if hasattr(Xb, "to_numpy"):
+        Xb = Xb.to_numpy()
+    tensor = to_tensor(Xb, device=device)
+    if dtype is None or tensor.is_complex():
+        return tensor
+    tensor = tensor.to(dtype)
+    if not bool(torch.isfinite(tensor).all()):
+        bad = int((~torch.isfinite(tensor)).reshape(len(tensor), -1).any(1).sum())
+        raise ValueError(
+            f"`{name}` holds NaN or infinity in {bad} row(s) once cast to {dtype} (the "
+            f"dtype the net computes in; float32 overflows above about 3.4e38). "
+            "Only finite values are allowed: drop, impute or rescale those rows."
+        )
+    return tensor
+
+
+def call_module(module, x):
+    """Run ``module`` on ``x``, a tensor or a dict of keyword tensors."""
+    return module(**x) if isinstance(x, Mapping) else module(x)
+
+
+def forward(net, Xb, *, head=None, train=(), name="X"):
+    """One forward pass of ``net.module_`` on the chunk ``Xb``, thread-safely.
+
+    Parameters
+    ----------
+    net : skorch.NeuralNet
+        Fitted net.
+    Xb : array-like
+        One chunk of rows, as the module takes them.
+    head : torch.nn.Module, default=None
+        When given, its input is captured too (it must be called exactly once).
+    train : sequence of torch.nn.Module, default=()
+        Submodules kept in train mode (MC dropout).
+    name : str, default="X"
+        Argument named in errors about the values.
+
+    Returns
+    -------
+    out : torch.Tensor
+        The module's output (checked finite).
+    features : torch.Tensor or None
+        The head's input, or None without ``head``.
+    """
+    module = net.module_
+    captured = []
+    with reading(module, train):
+        x = as_input(Xb, _device(module, net), net_dtype(module), name)
+        hook = None if head is None else head.register_forward_pre_hook(
+            lambda _m, args: captured.append(args[0].detach()))
+        try:
+            out = call_module(module, x)
+        finally:
+            if hook is not None:
+                hook.remove()
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(
+            f"The net's module must return one tensor of outputs; got {type(out).__name__}.")
+    if not bool(torch.isfinite(out).all()):
+        raise ValueError(
+            f"The net {type(module).__name__} produced NaN or infinite outputs on finite "
+            f"`{name}` rows: its weights have diverged or overflow (check the training "
+            "loss and learning rate, or the scale of the inputs). No strategy can rank "
+            "rows by such outputs."
+        )
+    if head is None:
+        return out, None
+    return out, captured
+
+
+def _device(module, net):
+    for param in module.parameters():
+        return param.device
+    return torch.device(net.device if net.device is not None else "cpu")
+
+
+# ------------------------------------------------------------------- pools
+def is_dask(X) -> bool:
+    """Whether ``X`` is a dask array (checked without importing dask)."""
+    return type(X).__module__.split(".")[0] == "dask" and hasattr(X, "to_delayed")
+
+
+def check_pool(X, name="X_pool"):
+    """Validate a pool's container and shape; values are checked chunk by chunk.
+
+    Numpy-convertible input (lists, DataFrames) becomes an array of any
+    numeric dtype (no copy for arrays); a dask array is checked for shape
+    and dtype now and for values inside each task.
+    """
+    if is_dask(X):
+        if X.ndim < 2 or X.dtype.kind not in "biuf":
+            raise ValueError(
+                f"A dask `{name}` must be a numeric array with at least 2 dimensions; got "
+                f"ndim={X.ndim}, dtype={X.dtype}."
+            )
+        return X
+    X = check_array(X, allow_nd=True, dtype=None, ensure_all_finite=False, input_name=name)
+    if X.dtype.kind not in "biuf":
+        raise ValueError(
+            f"`{name}` must hold numbers (bool, integer or float); got dtype {X.dtype}.")
+    return X
+
+
+def pool_map(fn, X, batch_size):
+    """``[fn(chunk, start) for each chunk of batch_size rows]``, in row order.
+
+    For a dask array the pool is rechunked to ``batch_size`` rows per block
+    (so chunks, and thus every float, match the in-memory path) and each call
+    runs as a Dask task on the active scheduler; only ``fn``'s results are
+    gathered.
+    """
+    n = n_rows(X)
+    if not is_dask(X):
+        return [fn(take_rows(X, sl), sl.start) for sl in iter_chunks(n, batch_size)]
+    import dask  # optional dependency (skralif[dask]): only reached with a dask input
+
+    blocks = X.rechunk({0: batch_size, **{i: -1 for i in range(1, X.ndim)}})
+    tasks = [dask.delayed(fn)(block, i * batch_size)
+             for i, block in enumerate(blocks.to_delayed().ravel())]
+    return list(dask.compute(*tasks))
+
+
+def chunk_features(estimator, block, view, name="X_pool"):
+    """The head's input for one chunk of raw rows (through a Pipeline's steps).
+
+    ``view`` is a :class:`~skralif._nets.HeadView` *description* (head name and
+    output kind); the head is looked up again here, because in a Dask worker
+    the estimator arrives unpickled with modules of its own.
+    """
+    net, transform = split_estimator(estimator)
+    view = view.rebind(net)
+    out, captured = forward(net, transform(block), head=view.head, name=name)
+    if len(captured) != 1 or captured[0].ndim != 2:
+        raise ValueError(
+            f"The head {view.name!r} must be called exactly once per forward pass on a "
+            f"2-D batch of features; it was called {len(captured)} time(s). "
+            f"{view.fallback}"
+        )
+    feats = captured[0]
+    view.check_output(feats, out)
+    return feats
+
+
+def encode(estimator, X, view, batch_size=DEFAULT_BATCH_SIZE, name="X_pool"):
+    """The head's input for every row of ``X`` (an array or a dask array), one tensor."""
+    chunks = pool_map(lambda block, _: chunk_features(estimator, block, view, name),
+                      X, batch_size)
+    if not chunks:
+        return torch.zeros(0, view.head.in_features, device=view.device)
+    return torch.cat([torch.as_tensor(c, device=view.device) for c in chunks])
+
+
+def chunk_proba(estimator, block, name="X_pool") -> np.ndarray:
+    """``estimator.predict_proba`` of one chunk, checked finite.
+
+    For a skorch net (or a Pipeline ending in one) this is one forward pass
+    of the module followed by the net's own prediction nonlinearity: the same
+    numbers as ``net.predict_proba`` without its per-row data loader.
+    """
+    final, transform = split_estimator(estimator)
+    if not isinstance(final, NeuralNet):
+        block = np.asarray(block)
+        if block.dtype.kind in "biuf":
+            as_input(block.astype(np.float64, copy=False), "cpu", torch.float64, name)
+        proba = np.asarray(estimator.predict_proba(block))
+        if not np.isfinite(proba).all():
+            raise ValueError(f"The classifier {type(final).__name__} returned NaN or "
+                             f"infinite probabilities on `{name}`.")
+        return proba
+    out, _ = forward(final, transform(block), name=name)
+    with torch.no_grad():
+        proba = final._get_predict_nonlinearity()(out)
+    return proba.cpu().numpy()
+
+
+def predict_proba(estimator, X, batch_size=DEFAULT_BATCH_SIZE, name="X_pool") -> np.ndarray:
+    """``estimator.predict_proba`` over chunks of ``X`` (bounded memory; dask arrays too)."""
+    return np.concatenate(pool_map(lambda block, _: chunk_proba(estimator, block, name),
+                                   X, batch_size))

@@ -1,0 +1,54 @@
+"""Parameter validation shared by the learner, the strategies and the backends.
+
+scikit-learn's ``_parameter_constraints`` machinery does the work; on top of
+it booleans are refused wherever a number is expected (``n_queries=True`` is a
+mistake, not 1), while numpy scalars count as numbers.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.utils._param_validation import (
+    Interval,
+    InvalidParameterError,
+    validate_parameter_constraints,
+)
+
+__all__ = ["validate_params", "positive_int", "non_negative_real"]
+
+
+def positive_int():
+    """Constraint: an integer of at least 1."""
+    return Interval(Integral, 1, None, closed="left")
+
+
+def non_negative_real():
+    """Constraint: a finite real number of at least 0."""
+    return Interval(Real, 0, None, closed="left")
+
+
+def validate_params(obj):
+    """Check ``obj.get_params(deep=False)`` against ``obj._parameter_constraints``.
+
+    Raises
+    ------
+    InvalidParameterError
+        A ``ValueError`` and ``TypeError`` naming the parameter, the value
+        received and what is allowed.
+    """
+    params = obj.get_params(deep=False)
+    constraints = obj._parameter_constraints
+    validate_parameter_constraints(constraints, params, caller_name=type(obj).__name__)
+    for name, allowed in constraints.items():
+        value = params.get(name)
+        if not isinstance(value, bool | np.bool_) or allowed == "no_validation":
+            continue
+        if "boolean" in allowed or bool in allowed:
+            continue
+        if any(isinstance(c, Interval) for c in allowed):
+            raise InvalidParameterError(
+                f"The {name!r} parameter of {type(obj).__name__} must be a number, not a "
+                f"boolean; got {value!r}."
+            )
