@@ -10,14 +10,21 @@ from __future__ import annotations
 import math
 import warnings
 from abc import ABCMeta, abstractmethod
+from numbers import Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
 
+from .._validation import non_negative_real, positive_int, validate_params
 from ..exceptions import HessianTooLargeError, LiSSADivergenceError
+
+
+def _positive_real():
+    return Interval(Real, 0, None, closed="neither")
 
 __all__ = ["InverseHVP", "ExactInverseHVP", "LiSSAInverseHVP", "CGInverseHVP", "check_backend"]
 
@@ -82,6 +89,12 @@ class ExactInverseHVP(InverseHVP):
         Whether the last solve used the eigendecomposition fallback.
     """
 
+    _parameter_constraints: dict = {
+        "damping": [non_negative_real()],
+        "max_memory": [_positive_real()],
+        "rtol": [Interval(Real, 0, 1, closed="left")],
+    }
+
     def __init__(self, damping=0.0, max_memory=4.0, rtol=1e-10):
         self.damping = damping
         self.max_memory = max_memory
@@ -89,6 +102,7 @@ class ExactInverseHVP(InverseHVP):
 
     @_solver_doc
     def inverse_hvp(self, objective, v):
+        validate_params(self)
         p = objective.n_params
         need = 8 * p * p / 2**30
         if need > self.max_memory:
@@ -181,6 +195,17 @@ class LiSSAInverseHVP(InverseHVP):
         Steps run by each repeat.
     """
 
+    _parameter_constraints: dict = {
+        "damping": [non_negative_real()],
+        "scale": [_positive_real(), None],
+        "depth": [positive_int()],
+        "tol": [_positive_real()],
+        "repeats": [positive_int()],
+        "batch_size": [positive_int(), None],
+        "power_iterations": [positive_int()],
+        "random_state": ["random_state"],
+    }
+
     def __init__(
         self,
         damping=0.0,
@@ -203,6 +228,7 @@ class LiSSAInverseHVP(InverseHVP):
 
     @_solver_doc
     def inverse_hvp(self, objective, v):
+        validate_params(self)
         rng = check_random_state(self.random_state)
         v = v.to(torch.float64)
         n = objective.n_train
@@ -214,6 +240,17 @@ class LiSSAInverseHVP(InverseHVP):
             h, scale = self._repeat_until_stable(objective, v, scale, auto, batch, rng)
             results.append(h / scale)
         self.scale_ = scale
+        unconverged = [r[-1] for r in self.residuals_ if r[-1] >= self.tol]
+        if unconverged:
+            warnings.warn(
+                f"LiSSA stopped at `depth`={self.depth} steps in {len(unconverged)} of "
+                f"{len(self.residuals_)} repeat(s) with relative residual up to "
+                f"{max(unconverged):.2g} > `tol`={self.tol}, so the solution is inexact. "
+                "Raise `depth` or `damping`, raise `batch_size` (minibatch noise keeps the "
+                "residual up), or use method='cg' or 'exact'.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
         return torch.stack(results).mean(dim=0)
 
     def _hvp(self, objective, h, rows):
@@ -287,6 +324,12 @@ class CGInverseHVP(InverseHVP):
         Relative residual after every iteration.
     """
 
+    _parameter_constraints: dict = {
+        "damping": [non_negative_real()],
+        "tol": [_positive_real()],
+        "max_iter": [positive_int()],
+    }
+
     def __init__(self, damping=0.0, tol=1e-8, max_iter=1000):
         self.damping = damping
         self.tol = tol
@@ -294,6 +337,7 @@ class CGInverseHVP(InverseHVP):
 
     @_solver_doc
     def inverse_hvp(self, objective, v):
+        validate_params(self)
         v = v.to(torch.float64)
         x = torch.zeros_like(v)
         r, d = v.clone(), v.clone()

@@ -80,10 +80,37 @@ def test_lissa_minibatches_with_repeats_are_close_and_seeded(digits):
     obj, v = logistic_problem(digits, damping=0.1)
     expected = np.linalg.solve(obj.hessian().numpy(), v)
     lissa = LiSSAInverseHVP(batch_size=200, repeats=4, depth=2000, random_state=3)
-    first = lissa.inverse_hvp(obj, torch.as_tensor(v)).numpy()
+    # minibatch noise keeps the step residual above tol: reported, not silent
+    with pytest.warns(ConvergenceWarning, match="LiSSA stopped at `depth`=2000 steps in 4 of 4"):
+        first = lissa.inverse_hvp(obj, torch.as_tensor(v)).numpy()
     assert rel_err(first, expected) < 0.1
     again = LiSSAInverseHVP(batch_size=200, repeats=4, depth=2000, random_state=3)
-    np.testing.assert_array_equal(again.inverse_hvp(obj, torch.as_tensor(v)).numpy(), first)
+    with pytest.warns(ConvergenceWarning):
+        np.testing.assert_array_equal(again.inverse_hvp(obj, torch.as_tensor(v)).numpy(), first)
+
+
+def test_lissa_stopping_at_depth_warns_with_the_residual(problem):
+    obj, v, _ = problem
+    lissa = LiSSAInverseHVP(depth=3)
+    with pytest.warns(ConvergenceWarning, match=r"residual up to \d.* > `tol`=1e-05.*depth"):
+        lissa.inverse_hvp(obj, v)
+    assert lissa.n_iter_ == [3] and lissa.residuals_[0][-1] > 1e-5
+
+
+@pytest.mark.parametrize("backend, match", [
+    (LiSSAInverseHVP(depth=0), "'depth' parameter of LiSSAInverseHVP"),
+    (LiSSAInverseHVP(repeats=0), "'repeats' parameter"),
+    (LiSSAInverseHVP(repeats=True), "'repeats' parameter .* not a boolean"),
+    (LiSSAInverseHVP(scale=-1.0), "'scale' parameter"),
+    (LiSSAInverseHVP(damping=float("nan")), "'damping' parameter"),
+    (CGInverseHVP(damping=-1e-3), "'damping' parameter of CGInverseHVP"),
+    (CGInverseHVP(max_iter=0), "'max_iter' parameter"),
+    (ExactInverseHVP(damping=float("inf")), "'damping' parameter of ExactInverseHVP"),
+])
+def test_backend_parameters_are_validated(problem, backend, match):
+    obj, v, _ = problem
+    with pytest.raises(ValueError, match=match):
+        backend.inverse_hvp(obj, v)
 
 
 def test_lissa_damping_convention_matches_tikhonov(problem):
