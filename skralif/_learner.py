@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import time
 import warnings
 from numbers import Integral, Real
@@ -11,7 +13,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, _fit_context, clone
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
-from sklearn.utils import assert_all_finite, check_array, check_random_state
+from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
@@ -21,6 +23,7 @@ from tqdm.auto import tqdm
 
 from ._pool import check_pool, is_dask, split_estimator
 from ._random import seeded_torch
+from ._validation import validate_params
 from .nets import MLPModule, default_net
 from .strategies import RALIFQuery
 from .strategies._base import check_n
@@ -177,8 +180,9 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         -------
         self : ActiveLearningClassifier
         """
-        for _ in self._fit_rounds(X, y):
-            pass
+        with self._rollback_on_error():
+            for _ in self._fit_rounds(X, y):
+                pass
         return self
 
     def fit_iter(self, X, y):
@@ -200,16 +204,66 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         ------
         self : ActiveLearningClassifier
         """
-        self._validate_params()
-        yield from self._fit_rounds(X, y)
+        saved = dict(self.__dict__)
+        try:
+            self._validate_params()
+            yield from self._fit_rounds(X, y)
+        except GeneratorExit:
+            raise  # the caller stopped early: keep the round it last saw
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    def _validate_params(self):
+        validate_params(self)
+
+    @contextlib.contextmanager
+    def _rollback_on_error(self):
+        """Restore every attribute if the block raises (Ctrl-C included).
+
+        Work happens on new objects and is committed by assignment, never by
+        changing fitted objects in place, so a shallow copy of ``__dict__`` is
+        the whole state.
+        """
+        saved = dict(self.__dict__)
+        try:
+            yield
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    def set_params(self, **params):
+        """Set parameters; nested ones work on the defaults too.
+
+        ``query_strategy__tau`` with ``query_strategy=None`` sets ``tau`` on
+        :class:`~skralif.RALIFQuery` (the default), and ``estimator__max_epochs``
+        with ``estimator=None`` sets it on :func:`skralif.nets.default_net`, so
+        ``GridSearchCV`` can tune them without spelling out the defaults.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters, nested ones as ``component__parameter``.
+
+        Returns
+        -------
+        self : ActiveLearningClassifier
+        """
+        for name, default in (("query_strategy", RALIFQuery), ("estimator", default_net)):
+            nested = any(key.startswith(f"{name}__") for key in params)
+            if nested and name not in params and getattr(self, name) is None:
+                setattr(self, name, default())
+        return super().set_params(**params)
 
     def _fit_rounds(self, X, y):
-        X, y = self._check_fit_data(X, y)
-        missing = _is_missing(y, self.missing_label)
+        X, y, missing = self._check_fit_data(X, y)
         if missing.all():
             raise ValueError(
-                f"`y` has no labeled row: every label equals `missing_label`="
-                f"{self.missing_label!r}; label at least one row per class you expect."
+                f"`y` has no labeled row: every label is `missing_label`="
+                f"{self.missing_label!r}, None or NaN; label at least one row per class "
+                "you expect."
             )
         rng = check_random_state(self.random_state)
         self._seed = int(rng.randint(2**31 - 1))
@@ -240,8 +294,12 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         self.labeled_iter_ = np.full(len(X), -1)
         self.labeled_iter_[labeled] = 0
         self.history_, self.estimator_, self.termination_condition_ = [], None, "max_queries"
-        for round_ in tqdm(range(self.n_queries + 1), disable=not self.verbose, desc="AL rounds"):
+        bar = tqdm(total=self.n_queries + 1, disable=not self.verbose, desc="AL rounds")
+        for round_ in range(self.n_queries + 1):
             pool = self._fit_round(X, y, labelable, labeled, round_)
+            bar.update(1)
+            if round_ == self.n_queries or len(pool) == 0:
+                bar.close()
             yield self
             if round_ == self.n_queries:
                 break  # the final fit: nothing more to reveal
@@ -330,21 +388,25 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         check_is_fitted(self)
         X = self._check_X(X, "X")
         y = self._check_teach_labels(y, len(X))
-        classes = np.union1d(self.classes_, y) if self._user_classes() is None else self.classes_
-        X_lab = np.concatenate([self.X_labeled_, X.astype(self.X_labeled_.dtype)])
-        y_lab = np.concatenate([self.y_labeled_, y])
-        estimator, seconds = _timed(self._train, X_lab, y_lab, classes, self.n_iter_ + 1,
-                                    self.estimator_)
         taken = _match_rows(self.X_pool_, X)
-        keep = np.ones(len(self.X_pool_), dtype=bool)
-        keep[taken] = False
-        # commit only now: every step above may raise without touching the learner
-        self.labeled_iter_[self._pool_index[taken]] = self.n_iter_ + 1
-        self.classes_, self.estimator_ = classes, estimator
-        self.X_labeled_, self.y_labeled_ = X_lab, y_lab
-        self._pool_index, self.X_pool_ = self._pool_index[keep], self.X_pool_[keep]
-        self.n_iter_ += 1
-        self.history_.append(_record(self.n_iter_, len(y_lab), seconds))
+        self._check_not_taught(X, taken)
+        with self._rollback_on_error():
+            classes = (np.union1d(self.classes_, y) if self._user_classes() is None
+                       else self.classes_)
+            X_lab = np.concatenate([self.X_labeled_, X.astype(self.X_labeled_.dtype)])
+            y_lab = np.concatenate([self.y_labeled_, y])
+            estimator, seconds = _timed(self._train, X_lab, y_lab, classes, self.n_iter_ + 1,
+                                        self.estimator_)
+            keep = np.ones(len(self.X_pool_), dtype=bool)
+            keep[taken[taken >= 0]] = False
+            labeled_iter = self.labeled_iter_.copy()
+            labeled_iter[self._pool_index[taken[taken >= 0]]] = self.n_iter_ + 1
+            # commit only now, by assignment: every step above may raise untouched
+            self.labeled_iter_, self.classes_, self.estimator_ = labeled_iter, classes, estimator
+            self.X_labeled_, self.y_labeled_ = X_lab, y_lab
+            self._pool_index, self.X_pool_ = self._pool_index[keep], self.X_pool_[keep]
+            self.n_iter_ += 1
+            self.history_ = self.history_ + [_record(self.n_iter_, len(y_lab), seconds)]
         return self
 
     # ------------------------------------------------------------- predict
@@ -382,9 +444,10 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         y_enc = _encode(y, classes)
         # before a commit, ``self.classes_`` still holds the classes ``previous`` knows
         reuse = self.warm_start and previous is not None and len(classes) == len(self.classes_)
-        estimator = previous if reuse else self._fresh_estimator(X, len(classes))
+        # continue training a copy: a refit that raises must leave ``previous`` as it was
+        estimator = copy.deepcopy(previous) if reuse else self._fresh_estimator(X, len(classes))
         _check_validation_split(estimator, y_enc)
-        with seeded_torch((self._seed + round_) % (2**31 - 1)):
+        with seeded_torch((self._seed + round_) % (2**31 - 1)), _interrupts_propagate(estimator):
             if reuse:
                 _partial_fit(estimator, X, y_enc)
             else:
@@ -480,25 +543,34 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
 
     def _check_fit_data(self, X, y):
         X = validate_data(self, X, reset=True, allow_nd=True, dtype=[np.float32, np.float64])
+        X = _as_float32(X, "X")
         y = column_or_1d(np.asarray(y), warn=True)
         if len(y) != len(X):
             raise ValueError(f"`y` has {len(y)} labels for {len(X)} rows of `X`.")
-        if y.dtype.kind == "f" and not _is_missing(np.array([np.nan]), self.missing_label)[0]:
-            assert_all_finite(y, input_name="y")
-        # an object array of numbers (e.g. with None markers) is checked as the numbers
-        check_classification_targets(np.array(y[~_is_missing(y, self.missing_label)].tolist()))
-        return X.astype(np.float32, copy=False), y
+        missing = _is_missing(y, self.missing_label)
+        labels = _clean_labels(y[~missing], "y", nan_was_missing=bool(missing.any()))
+        if len(labels):
+            check_classification_targets(labels)
+        # one array of the labels' own dtype; missing rows hold a filler never read
+        clean = np.empty(len(y), dtype=labels.dtype)
+        clean[~missing] = labels
+        if missing.any() and len(labels):
+            clean[missing] = labels[0]
+        return X, clean, missing
 
     def _check_X(self, X, name):
         if is_dask(X):  # values are checked chunk by chunk, inside the Dask tasks
-            X = check_pool(X)
-            if X.shape[1] != self.n_features_in_:
+            X = check_pool(X, name)
+            if X.shape[1:] != self.X_labeled_.shape[1:]:
                 raise ValueError(f"`{name}` has {X.shape[1]} features, but "
                                  f"ActiveLearningClassifier is expecting {self.n_features_in_}.")
             return X.astype(np.float32)
         checked = check_array(X, allow_nd=True, dtype=[np.float32, np.float64], input_name=name)
         validate_data(self, X, reset=False, skip_check_array=True)  # feature count and names
-        return checked.astype(np.float32, copy=False)
+        if checked.shape[1:] != self.X_labeled_.shape[1:]:
+            raise ValueError(f"`{name}` rows have shape {checked.shape[1:]}, but "
+                             f"ActiveLearningClassifier was fitted on {self.X_labeled_.shape[1:]}.")
+        return _as_float32(checked, name)
 
     def _check_teach_labels(self, y, n_rows):
         y = column_or_1d(np.asarray(y), warn=True)
@@ -507,8 +579,22 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         if _is_missing(y, self.missing_label).any():
             raise ValueError(
                 f"`y` passed to teach must hold real labels; got `missing_label`="
-                f"{self.missing_label!r}."
+                f"{self.missing_label!r}, None or NaN."
             )
+        y = _clean_labels(y, "y")
+        known = self.y_labeled_.dtype
+        if (y.dtype.kind in "US") != (known.kind in "US"):
+            before = "strings" if known.kind in "US" else "numbers"
+            raise TypeError(
+                f"`y` must hold labels of the same kind as before ({before}, dtype "
+                f"{known}); got dtype {y.dtype}."
+            )
+        if known.kind in "iub" and y.dtype.kind == "f":
+            if not np.all(np.mod(y, 1) == 0):
+                raise ValueError(
+                    f"`y` must hold integer labels like the learner's (dtype {known}); got "
+                    f"non-integer values {sorted(set(y[np.mod(y, 1) != 0].tolist()))[:5]}.")
+            y = y.astype(known)  # 2.0 is class 2: classes_ keeps the learner's dtype
         check_classification_targets(y)
         user = self._user_classes()
         if user is not None and not np.isin(y, user).all():
@@ -516,12 +602,20 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
                 f"`y` holds labels {sorted(set(y) - set(user))} outside the net's "
                 f"`classes`={list(user)}."
             )
-        if (y.dtype.kind in "OUS") != (self.y_labeled_.dtype.kind in "OUS"):
-            raise TypeError(
-                f"`y` must hold labels of the same kind as before (dtype "
-                f"{self.y_labeled_.dtype}); got dtype {y.dtype}."
-            )
         return y
+
+    def _check_not_taught(self, X, taken):
+        """Refuse rows that match no pool row left but a row labeled already."""
+        outside = np.flatnonzero(taken < 0)
+        if len(outside) == 0:
+            return
+        again = outside[_match_rows(self.X_labeled_, X[outside]) >= 0]
+        if len(again):
+            raise ValueError(
+                f"Rows {again[:10].tolist()} of `X` are already labeled (taught or labeled at "
+                "fit) and no longer in the pool; teaching them again would count them twice. "
+                "Pass only rows that have not been labeled yet."
+            )
 
 
 def _to_float32(X):
@@ -540,16 +634,49 @@ def _timed(fn, *args):
 
 
 def _is_missing(y, missing_label) -> np.ndarray:
-    """Boolean mask of the entries of ``y`` equal to ``missing_label`` (None and NaN too)."""
-    if missing_label is None:
-        return np.array([v is None for v in y], dtype=bool)
-    if isinstance(missing_label, float) and np.isnan(missing_label):
-        return np.array([isinstance(v, float | np.floating) and v != v for v in y], dtype=bool)
+    """Entries of ``y`` equal to ``missing_label``, and None and NaN always."""
+    if y.dtype.kind == "O":
+        always = np.array([v is None or (isinstance(v, float | np.floating) and v != v)
+                           for v in y], dtype=bool)
+    elif y.dtype.kind == "f":
+        always = np.isnan(y)
+    else:
+        always = np.zeros(len(y), dtype=bool)
+    if missing_label is None or (isinstance(missing_label, float) and np.isnan(missing_label)):
+        return always
     if y.dtype.kind in "OUS" and not isinstance(missing_label, str):
-        return np.array([v == missing_label for v in y], dtype=bool)
-    if y.dtype.kind not in "OUS" and isinstance(missing_label, str):
-        return np.zeros(len(y), dtype=bool)
-    return np.asarray(y == missing_label, dtype=bool).reshape(len(y))
+        equal = np.array([_same_label(v, missing_label) for v in y], dtype=bool)
+    elif y.dtype.kind not in "OUS" and isinstance(missing_label, str):
+        equal = np.zeros(len(y), dtype=bool)
+    else:
+        equal = np.asarray(y == missing_label, dtype=bool).reshape(len(y))
+    return always | equal
+
+
+def _same_label(value, missing_label):
+    return not isinstance(value, str | bytes) and value is not None and value == missing_label
+
+
+def _clean_labels(values, name, nan_was_missing=False):
+    """Labels as one plain array: strings or numbers, never a mix.
+
+    Integer-valued floats become int64 when NaN marked missing rows (a pandas
+    column of ints with NaN is stored as floats).
+    """
+    kind = _label_kind(values)
+    if kind == "mixed":
+        strs = [v for v in values if isinstance(v, str | bytes)][:3]
+        nums = [v for v in values if not isinstance(v, str | bytes)][:3]
+        raise TypeError(
+            f"`{name}` mixes strings ({strs}) and numbers ({nums}); labels must be all "
+            "strings or all numbers. Convert them, e.g. `y.astype(str)`."
+        )
+    clean = np.array(values.tolist()) if values.dtype.kind == "O" else values
+    if clean.dtype.kind == "O":
+        raise TypeError(f"`{name}` must hold strings or numbers; got {values[:3].tolist()}.")
+    if nan_was_missing and clean.dtype.kind == "f" and np.all(np.mod(clean, 1) == 0):
+        clean = clean.astype(np.int64)
+    return clean
 
 
 def _encode(y, classes) -> np.ndarray:
@@ -570,6 +697,49 @@ def _partial_fit(estimator, X, y):
     return estimator.steps[-1][1].partial_fit(Xt, y)
 
 
+@contextlib.contextmanager
+def _interrupts_propagate(estimator):
+    """Re-raise a ``KeyboardInterrupt`` that skorch swallowed during ``fit``.
+
+    skorch's ``partial_fit`` catches ``KeyboardInterrupt`` around its training
+    loop and returns normally, which would commit an under-trained model. The
+    net's ``fit_loop`` is wrapped for the duration of the fit to record an
+    interrupt, which is raised again once skorch returns. The one interrupt
+    that is not a Ctrl-C, skorch's own ``EarlyStopping`` ending training, is
+    left alone.
+    """
+    net, _ = split_estimator(estimator)
+    if not isinstance(net, NeuralNet):
+        yield
+        return
+    interrupts, fit_loop = [], net.fit_loop
+
+    def recording_fit_loop(*args, **kwargs):
+        try:
+            return fit_loop(*args, **kwargs)
+        except KeyboardInterrupt as interrupt:
+            if not _raised_by_early_stopping(interrupt):
+                interrupts.append(interrupt)
+            raise
+
+    net.__dict__["fit_loop"] = recording_fit_loop  # an instance attribute, removed below
+    try:
+        yield
+    finally:
+        net.__dict__.pop("fit_loop", None)
+    if interrupts:
+        raise KeyboardInterrupt("training was interrupted") from interrupts[0]
+
+
+def _raised_by_early_stopping(interrupt):
+    from skorch.callbacks import EarlyStopping
+
+    tb = interrupt.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return isinstance(tb.tb_frame.f_locals.get("self"), EarlyStopping)
+
+
 def _check_validation_split(estimator, y_enc):
     """skorch's default 5-fold stratified validation split fails on tiny labeled sets."""
     final, _ = split_estimator(estimator)
@@ -588,15 +758,39 @@ def _check_validation_split(estimator, y_enc):
 
 
 def _match_rows(pool, X) -> np.ndarray:
-    """Positions in ``pool`` of rows equal to rows of ``X`` (each pool row used once)."""
+    """For each row of ``X``, the position of an equal row of ``pool`` or -1 (each pool
+    row is matched once)."""
     if len(pool) == 0 or len(X) == 0:
-        return np.empty(0, dtype=np.int64)
+        return np.full(len(X), -1, dtype=np.int64)
     where = {}
     for i, row in enumerate(pool.reshape(len(pool), -1)):
         where.setdefault(row.tobytes(), []).append(i)
     taken = []
     for row in np.asarray(X, dtype=pool.dtype).reshape(len(X), -1):
         positions = where.get(row.tobytes())
-        if positions:
-            taken.append(positions.pop(0))
+        taken.append(positions.pop(0) if positions else -1)
     return np.asarray(taken, dtype=np.int64)
+
+
+def _as_float32(X, name):
+    """``X`` as float32, refused if a value is not finite after the cast."""
+    X32 = X.astype(np.float32, copy=False)
+    finite = np.isfinite(X32.reshape(len(X32), -1)).all(axis=1)
+    if not finite.all():
+        rows = np.flatnonzero(~finite)
+        raise ValueError(
+            f"`{name}` holds NaN or infinity in {len(rows)} row(s) (first: {rows[:5].tolist()}) "
+            "once cast to float32, the dtype the net computes in (float32 overflows above "
+            "about 3.4e38). Only finite values are allowed: drop, impute or rescale them."
+        )
+    return X32
+
+
+def _label_kind(values):
+    """"str", "number" or "mixed" for an array of labels."""
+    if values.dtype.kind in "US":
+        return "str"
+    if values.dtype.kind != "O":
+        return "number"
+    is_str = np.array([isinstance(v, str | bytes) for v in values], dtype=bool)
+    return "str" if is_str.all() else ("number" if not is_str.any() else "mixed")

@@ -1,0 +1,161 @@
+"""A learner whose call raises, Ctrl-C included, is exactly as it was before the call."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from skorch.callbacks import Callback, EarlyStopping
+
+from skralif import ActiveLearningClassifier
+from skralif.nets import default_net
+from skralif.strategies import RandomQuery
+
+
+class RaiseAtEpoch(Callback):
+    """Raises ``RaiseAtEpoch.error`` in the 5th epoch of a fit while ``RaiseAtEpoch.error``
+    is set (a class attribute, so that arming it changes no parameter of the learner)."""
+
+    error = None
+
+    def on_train_begin(self, net, **kwargs):
+        self.start_ = len(net.history)
+
+    def on_epoch_end(self, net, **kwargs):
+        if RaiseAtEpoch.error is not None and len(net.history) - self.start_ >= 5:
+            raise RaiseAtEpoch.error("raised by the test callback")
+
+
+@pytest.fixture(autouse=True)
+def disarm():
+    RaiseAtEpoch.error = None
+    yield
+    RaiseAtEpoch.error = None
+
+
+def snapshot(clf, X_probe):
+    """Everything the brief says a failed call leaves unchanged."""
+    return dict(
+        X_labeled=clf.X_labeled_.copy(), y_labeled=clf.y_labeled_.copy(),
+        X_pool=clf.X_pool_.copy(), labeled_iter=clf.labeled_iter_.copy(),
+        classes=clf.classes_.copy(), n_features=clf.n_features_in_, n_iter=clf.n_iter_,
+        history=len(clf.history_), proba=clf.predict_proba(X_probe),
+        weights=[p.detach().clone() for p in clf.estimator_.module_.parameters()],
+        net_history=len(clf.estimator_.history_), pickled=len(pickle.dumps(clf)),
+    )
+
+
+def assert_unchanged(before, clf, X_probe):
+    after = snapshot(clf, X_probe)
+    for key, value in before.items():
+        if key == "weights":
+            for a, b in zip(value, after[key], strict=True):
+                assert torch.equal(a, b), key
+        elif isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(value, after[key], err_msg=key)
+        else:
+            assert value == after[key], key
+
+
+@pytest.fixture
+def session(digits):
+    X, y = digits
+    y_known = np.full(600, -1)
+    y_known[:40] = y[:40]
+    net = default_net(max_epochs=8, callbacks=[("fault", RaiseAtEpoch())])
+    return X[:600], y[:600], y_known, net
+
+
+@pytest.mark.parametrize("warm_start", [False, True])
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+def test_teach_whose_refit_raises_changes_nothing(session, warm_start, error):
+    X, y, y_known, net = session
+    clf = ActiveLearningClassifier(net, RandomQuery(random_state=0), warm_start=warm_start,
+                                   random_state=0).fit(X, y_known)
+    before = snapshot(clf, X[:50])
+    RaiseAtEpoch.error = error
+    with pytest.raises(error):
+        clf.teach(clf.X_pool_[:10], y[40:50])
+    assert_unchanged(before, clf, X[:50])
+
+
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+@pytest.mark.parametrize("n_queries", [0, 2])
+def test_refit_that_raises_changes_nothing(session, error, n_queries):
+    X, y, y_known, net = session
+    clf = ActiveLearningClassifier(net, RandomQuery(random_state=0), random_state=0,
+                                   initial_size=30, query_size=10).fit(X, y_known)
+    before = snapshot(clf, X[:50])
+    clf.set_params(n_queries=n_queries)
+    before["pickled"] = len(pickle.dumps(clf))
+    RaiseAtEpoch.error = error
+    with pytest.raises(error):
+        clf.fit(X, y if n_queries else y_known)
+    assert_unchanged(before, clf, X[:50])
+    with pytest.raises(error):
+        for _ in clf.fit_iter(X, y if n_queries else y_known):
+            pass
+    assert_unchanged(before, clf, X[:50])
+
+
+def test_rejected_refit_keeps_the_old_model_usable(session):
+    X, y, y_known, net = session
+    clf = ActiveLearningClassifier(net, RandomQuery(), random_state=0).fit(X, y_known)
+    before = snapshot(clf, X[:50])
+    wider = np.hstack([X, X[:, :1]])
+    with pytest.raises(ValueError, match="`y` has 599 labels for 600 rows"):
+        clf.fit(wider, y_known[:-1])
+    assert_unchanged(before, clf, X[:50])
+
+
+def test_a_refit_with_new_classes_that_fails_keeps_the_old_classes(session):
+    X, y, y_known, net = session
+    y_few = np.where(np.isin(y_known, [0, 1, 2]), y_known, -1)
+    clf = ActiveLearningClassifier(net, RandomQuery(), random_state=0).fit(X, y_few)
+    before = snapshot(clf, X[:50])
+    RaiseAtEpoch.error = RuntimeError
+    with pytest.raises(RuntimeError):
+        clf.fit(X, y_known)  # ten classes now, and training raises
+    assert_unchanged(before, clf, X[:50])
+
+
+def test_an_interrupted_first_fit_leaves_no_fitted_state(session):
+    X, _, y_known, net = session
+    RaiseAtEpoch.error = KeyboardInterrupt
+    clf = ActiveLearningClassifier(net, RandomQuery(), random_state=0)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y_known)
+    assert not hasattr(clf, "estimator_") and not hasattr(clf, "classes_")
+
+
+def test_early_stopping_still_ends_training_normally(digits):
+    X, y = digits
+    y_known = np.full(600, -1)
+    y_known[:60] = y[:60]
+    stop = EarlyStopping(monitor="train_loss", patience=1, threshold=10.0)
+    clf = ActiveLearningClassifier(default_net(max_epochs=50, callbacks=[stop]), RandomQuery(),
+                                   random_state=0).fit(X[:600], y_known)
+    assert len(clf.estimator_.history_) < 50  # stopped early, and no KeyboardInterrupt
+
+
+def test_values_that_overflow_float32_are_refused_everywhere(session):
+    X, y, y_known, net = session
+    clf = ActiveLearningClassifier(net, RandomQuery(), random_state=0).fit(X, y_known)
+    before = snapshot(clf, X[:50])
+    huge = X[:5].astype(np.float64)
+    huge[2, 3] = 1e39
+    match = r"holds NaN or infinity in 1 row\(s\) \(first: \[2\]\) once cast to float32"
+    with pytest.raises(ValueError, match=f"`X` {match}"):
+        clf.teach(huge, y[:5])
+    for method in (clf.predict, clf.predict_proba):
+        with pytest.raises(ValueError, match=f"`X` {match}"):
+            method(huge)
+    with pytest.raises(ValueError, match=f"`X` {match}"):
+        clf.score(huge, y[:5])
+    with pytest.raises(ValueError, match=f"`X_pool` {match}"):
+        clf.query(huge, n=2)
+    X_bad = X.astype(np.float64)
+    X_bad[7, 0] = -1e39
+    with pytest.raises(ValueError, match="`X` holds NaN or infinity"):
+        clf.fit(X_bad, y_known)
+    assert_unchanged(before, clf, X[:50])
