@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from . import __version__
 from .datasets import load_dataset
 from .evaluation import STRATEGIES, ALCurveDisplay, run_experiment
 from .nets import default_net
@@ -23,6 +27,7 @@ DEFAULT_STRATEGIES = ["ralif", "random", "entropy", "margin", "coreset", "badge"
 def build_parser() -> argparse.ArgumentParser:
     """The ``skralif`` argument parser."""
     parser = argparse.ArgumentParser(prog="skralif", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"skralif {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser(
         "run", help="compare AL strategies on a dataset",
@@ -42,28 +47,85 @@ def build_parser() -> argparse.ArgumentParser:
                      help="labels before the first query (default: 30)")
     run.add_argument("--query-size", type=_positive, default=20,
                      help="labels per round (default: 20)")
-    run.add_argument("--test-size", type=float, default=0.33,
+    run.add_argument("--test-size", type=_test_size, default=0.33,
                      help="held-out share (< 1) or row count (default: 0.33)")
     run.add_argument("--epochs", type=_positive, default=60,
                      help="training epochs of the MLP every round (default: 60)")
     run.add_argument("--output", type=Path, default=Path("skralif-results"),
                      help="folder for the results (default: skralif-results)")
-    run.add_argument("--n-jobs", type=int, default=1, help="parallel runs (default: 1)")
+    run.add_argument("--dropout", type=_dropout, default=0.0,
+                     help="dropout of the MLP's hidden layer, needed by bald (default: 0)")
+    run.add_argument("--n-jobs", type=_n_jobs, default=1,
+                     help="parallel runs, -1 for every core (default: 1)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
 def _positive(text):
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer; got {text}")
     return value
 
 
+def _test_size(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (0 < value < 1 or (math.isfinite(value) and value >= 1 and value == int(value))):
+        raise argparse.ArgumentTypeError(
+            f"must be a share in (0, 1) or a whole number of rows >= 1; got {text!r}")
+    return value if value < 1 else int(value)
+
+
+def _dropout(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1); got {text!r}")
+    return value
+
+
+def _n_jobs(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value == 0 or value < -1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer or -1; got {text!r}")
+    return value
+
+
 def run(args) -> int:
-    """Run the experiment described by parsed ``args``; return the exit status."""
+    """Run the experiment described by parsed ``args``; return the exit status.
+
+    Every option and the data are checked, and the output folder is created and
+    tested for writing, before any training starts.
+    """
+    if "bald" in args.strategies and args.dropout == 0:
+        raise ValueError("--strategies bald needs MC dropout: add --dropout 0.2 (it applies "
+                         "to every strategy's net, so all stay comparable).")
+    _check_output(args.output)
     X, y = load_dataset(args.dataset, target=args.target)
-    test_size = int(args.test_size) if args.test_size >= 1 else args.test_size
+    classes, counts = np.unique(y, return_counts=True)
+    if len(classes) < 2:
+        raise ValueError(f"{args.dataset} holds a single class ({classes[0]!r}); active "
+                         "learning needs at least two.")
+    test_size = args.test_size
+    n_test = test_size if isinstance(test_size, int) else math.ceil(test_size * len(y))
+    if not len(classes) <= n_test <= len(y) - len(classes):
+        raise ValueError(f"--test-size {test_size} leaves {n_test} of {len(y)} rows for the "
+                         f"test set; it needs between {len(classes)} and "
+                         f"{len(y) - len(classes)} (one row per class on each side).")
+    if counts.min() < 2:
+        raise ValueError(f"class {classes[counts.argmin()]!r} of {args.dataset} has a single "
+                         "row; the stratified train/test split needs at least two per class.")
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=test_size,
                                                         stratify=y, random_state=0)
     budget = args.initial_size + args.rounds * args.query_size
@@ -71,34 +133,65 @@ def run(args) -> int:
         raise ValueError(f"--initial-size + --rounds x --query-size ({budget}) exceeds the "
                          f"{len(X_train)} training rows of {args.dataset}.")
     estimator = make_pipeline(StandardScaler(), default_net(
-        module__hidden_units=(128, 128), max_epochs=args.epochs, batch_size=64))
+        module__hidden_units=(128, 128), module__dropout=args.dropout,
+        max_epochs=args.epochs, batch_size=64))
+    seeds = args.seeds
     print(f"skralif run: {args.dataset} ({len(X_train)} train / {len(X_test)} test rows), "
           f"{args.initial_size} + {args.rounds} x {args.query_size} labels, "
-          f"{args.seeds} seeds, strategies: {' '.join(args.strategies)}")
+          f"{seeds} seed{'s' if seeds > 1 else ''}, strategies: {' '.join(args.strategies)}")
     start = time.perf_counter()
     results = run_experiment(estimator, args.strategies, X_train, y_train, X_test, y_test,
                              initial_size=args.initial_size, query_size=args.query_size,
-                             n_rounds=args.rounds, seeds=list(range(args.seeds)),
+                             n_rounds=args.rounds, seeds=list(range(seeds)),
                              n_jobs=args.n_jobs, verbose=0 if args.quiet else 1)
     results.settings.update(dataset=str(args.dataset), epochs=args.epochs,
                             test_rows=len(X_test), seconds=time.perf_counter() - start)
-    _save(results, args.output)
+    written = _save(results, args.output)
     print(results.format_summary())
-    print(f"AULC: mean test accuracy over the label budget. Win rate: share of seeds at or "
-          f"above random. Written to {args.output}/: results.json, results.csv, "
-          f"learning_curves.png ({results.settings['seconds']:.0f} s).")
+    print(SUMMARY_HELP)
+    print(f"Written to {args.output}/: {', '.join(written)} "
+          f"({results.settings['seconds']:.0f} s).")
     return 0
 
 
+#: what the summary's columns mean, printed under it
+SUMMARY_HELP = (
+    "AULC: mean test accuracy over the label budget (area under the learning curve).\n"
+    "Win rate: share of seeds whose AULC is at least random's for the same seed.\n"
+    "Labels saved: how many fewer labels than the full budget the strategy's mean curve "
+    "needs to reach, and stay at, random's final accuracy (0 for random itself; n/a if it "
+    "never does)."
+)
+
+
+def _check_output(folder):
+    """Create ``folder`` and prove it writable, before any training."""
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"--output {folder} is a file; it must be a folder (it is created "
+                         "if missing).")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise ValueError(f"--output {folder} is not a writable folder: {err.strerror or err}.")\
+            from err
+
+
 def _save(results, folder):
-    folder.mkdir(parents=True, exist_ok=True)
     results.to_json(folder / "results.json")
     results.to_csv(folder / "results.csv")
-    import matplotlib
-
+    written = ["results.json", "results.csv"]
+    try:
+        import matplotlib
+    except ImportError:
+        print("Note: matplotlib is not installed, so learning_curves.png was not drawn "
+              "(pip install 'skralif[plots]').")
+        return written
     matplotlib.use("Agg")
     display = ALCurveDisplay.from_results(results)
     display.figure_.savefig(folder / "learning_curves.png", dpi=120, bbox_inches="tight")
+    return [*written, "learning_curves.png"]
 
 
 def main(argv=None) -> int:
@@ -118,6 +211,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return run(args)
-    except (ValueError, OSError) as err:
+    except (ValueError, TypeError, OSError) as err:
         print(f"skralif: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("skralif: interrupted; nothing was written after the interrupt.", file=sys.stderr)
+        return 130

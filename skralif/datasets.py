@@ -79,23 +79,59 @@ def load_csv(path, target):
     -------
     X : ndarray of shape (n_samples, n_features), float32
     y : ndarray of shape (n_samples,)
+
+    Raises
+    ------
+    ValueError
+        For an empty file, a row whose field count differs from the header's, an
+        unbalanced quote, an empty label, or a feature that is not a finite
+        float32 number; the message names the file, and the line when there is one.
     """
-    with open(path, newline="") as handle:
-        rows = list(csv.reader(handle))
-    header, body = rows[0], [r for r in rows[1:] if r]
+    path = Path(path)
+    try:
+        with open(path, newline="") as handle:
+            rows = list(csv.reader(handle, strict=True))
+    except csv.Error as err:
+        raise ValueError(f"{path}: malformed CSV ({err}); check its quotes.") from err
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path} is not a UTF-8 text file: {err}.") from err
+    if not rows:
+        raise ValueError(f"{path} is empty; expected a header row, then data rows.")
+    header = rows[0]
     if target not in header:
         raise ValueError(f"`target` {target!r} is not a column of {path}; columns: {header}.")
     col = header.index(target)
-    labels = [r[col] for r in body]
-    try:
-        X = np.array([[float(v) for i, v in enumerate(r) if i != col] for r in body],
-                     dtype=np.float32)
-    except ValueError as err:
-        raise ValueError(f"Every column of {path} but `target` must be numeric: {err}.") from err
+    body = [(line, r) for line, r in enumerate(rows[1:], start=2) if r]
+    if not body:
+        raise ValueError(f"{path} has a header but no data rows.")
+    labels, features = [], []
+    for line, row in body:
+        if len(row) != len(header):
+            raise ValueError(f"{path}, line {line}: {len(row)} fields, but the header has "
+                             f"{len(header)}.")
+        if not row[col].strip():
+            raise ValueError(f"{path}, line {line}: the `{target}` cell is empty; `skralif run` "
+                             "needs every row labeled.")
+        labels.append(row[col].strip())
+        features.append([_number(v, path, line, header[i]) for i, v in enumerate(row)
+                         if i != col])
+    X = np.array(features, dtype=np.float64).reshape(len(features), len(header) - 1)
     y = np.array(labels)
     if all(v.lstrip("-").isdigit() for v in labels):
         y = y.astype(np.int64)
-    return X, y
+    return X.astype(np.float32), y
+
+
+def _number(text, path, line, column):
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{path}, line {line}, column {column!r}: {text!r} is not a number; "
+                         "every column but the target must be numeric.") from None
+    if not np.isfinite(np.float32(value)):
+        raise ValueError(f"{path}, line {line}, column {column!r}: {text!r} is not a finite "
+                         "float32 number (NaN, infinity, or beyond about 3.4e38).")
+    return value
 
 
 def load_idx(folder):
@@ -110,6 +146,14 @@ def load_idx(folder):
     -------
     X : ndarray of shape (n_samples, height * width), float32 in [0, 1]
     y : ndarray of shape (n_samples,), int64
+
+    Raises
+    ------
+    ValueError
+        When a file is not an unsigned-byte IDX file, its header claims more or
+        fewer bytes than it holds (checked before anything large is allocated),
+        or the two files disagree on the number of samples; the message names
+        the file.
     """
     folder = Path(folder)
     images = sorted(folder.glob("*images*"))
@@ -120,16 +164,48 @@ def load_idx(folder):
             f"{[p.name for p in images + labels]}."
         )
     X = _read_idx(images[0])
-    y = _read_idx(labels[0]).astype(np.int64)
-    return (X.reshape(len(X), -1) / 255.0).astype(np.float32), y
+    y = _read_idx(labels[0])
+    if X.ndim < 2 or y.ndim != 1:
+        raise ValueError(f"{images[0]} must hold images (2 or more dimensions) and {labels[0]} "
+                         f"labels (1 dimension); got {X.ndim} and {y.ndim} dimensions.")
+    if len(X) != len(y):
+        raise ValueError(f"{images[0]} holds {len(X)} images but {labels[0]} holds {len(y)} "
+                         "labels; they must match.")
+    return (X.reshape(len(X), -1) / 255.0).astype(np.float32), y.astype(np.int64)
 
 
 def _read_idx(path):
+    """An unsigned-byte IDX file as a uint8 array, its header checked against its size."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        data = handle.read()
-    if data[:2] != b"\x00\x00" or data[2] != 0x08:
-        raise ValueError(f"{path} is not an unsigned-byte IDX file.")
-    ndim = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+    try:
+        with opener(path, "rb") as handle:
+            head = handle.read(4)
+            if len(head) < 4 or head[:2] != b"\x00\x00" or head[2] != 0x08 or not (
+                    1 <= head[3] <= 4):
+                raise ValueError(f"{path} is not an unsigned-byte IDX file (its first 4 bytes "
+                                 f"are {head.hex() or 'missing'}).")
+            ndim = head[3]
+            dims = handle.read(4 * ndim)
+            if len(dims) < 4 * ndim:
+                raise ValueError(f"{path} ends inside its IDX header.")
+            shape = tuple(int.from_bytes(dims[4 * i : 4 * i + 4], "big") for i in range(ndim))
+            expected = int(np.prod(shape, dtype=object))
+            data = _read_at_most(handle, expected + 1)
+    except (OSError, EOFError, gzip.BadGzipFile) as err:
+        raise ValueError(f"{path} cannot be read as an IDX file: {err}.") from err
+    if len(data) != expected:
+        raise ValueError(f"{path}: its header claims shape {shape} ({expected:,} bytes of "
+                         f"data) but the file holds {len(data):,}" +
+                         (" or more" if len(data) > expected else "") + " bytes.")
+    return np.frombuffer(bytes(data), dtype=np.uint8).reshape(shape)
+
+
+def _read_at_most(handle, limit, block=1 << 24):
+    """Read up to ``limit`` bytes in blocks, so a header's claim allocates nothing."""
+    data = bytearray()
+    while len(data) < limit:
+        chunk = handle.read(min(block, limit - len(data)))
+        if not chunk:
+            break
+        data += chunk
+    return data

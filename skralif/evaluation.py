@@ -226,9 +226,11 @@ class ALResults:
         """One dict per strategy: AULC mean and std, win rate and labels saved.
 
         ``win_rate`` is the share of seeds whose AULC is at least the baseline's
-        for the same seed. ``labels_saved`` is how many fewer labels the mean
-        curve needs to first reach the baseline's final mean accuracy (linear
-        interpolation; NaN if it never does). Both are NaN without a baseline.
+        for the same seed. ``labels_saved`` is how many fewer labels than the
+        full budget the mean curve needs to reach the baseline's final mean
+        accuracy *and stay at or above it* (linear interpolation; 0 for the
+        baseline itself; NaN if the final point is below it). Both are NaN
+        without a baseline.
 
         Parameters
         ----------
@@ -257,13 +259,13 @@ class ALResults:
         return rows
 
     def _labels_saved(self, curve, target):
-        reached = np.flatnonzero(curve >= target)
-        if len(reached) == 0:
-            return float("nan")
-        j = reached[0]
-        if j == 0:
+        below = np.flatnonzero(curve < target)
+        if len(below) and below[-1] == len(curve) - 1:
+            return float("nan")  # ends below the target
+        if len(below) == 0:
             needed = float(self.n_labeled[0])
-        else:  # interpolate between the last point below and the first at or above
+        else:  # interpolate between the last point below and the next one
+            j = below[-1] + 1
             lo, hi = curve[j - 1], curve[j]
             frac = (target - lo) / (hi - lo)
             needed = self.n_labeled[j - 1] + frac * (self.n_labeled[j] - self.n_labeled[j - 1])
@@ -284,9 +286,10 @@ class ALResults:
         lines = [f"{'strategy':<20} {'AULC':>7} {'± std':>7} {'final':>7} "
                  f"{'win rate':>9} {'labels saved':>13}"]
         for row in self.summary(baseline):
+            win = "n/a" if np.isnan(row["win_rate"]) else f"{row['win_rate']:.0%}"
+            saved = "n/a" if np.isnan(row["labels_saved"]) else f"{row['labels_saved']:.1f}"
             lines.append(f"{row['strategy']:<20} {row['aulc_mean']:7.4f} {row['aulc_std']:7.4f} "
-                         f"{row['final_accuracy']:7.4f} {row['win_rate']:9.0%} "
-                         f"{row['labels_saved']:13.1f}")
+                         f"{row['final_accuracy']:7.4f} {win:>9} {saved:>13}")
         return "\n".join(lines)
 
     def to_json(self, path):
@@ -315,9 +318,26 @@ class ALResults:
         -------
         ALResults
         """
-        data = json.loads(Path(path).read_text())
-        return cls(data["strategies"], data["seeds"], np.asarray(data["n_labeled"]),
-                   np.asarray(data["accuracy"]), data.get("settings", {}))
+        try:
+            data = json.loads(Path(path).read_text())
+            results = cls(list(data["strategies"]), list(data["seeds"]),
+                          np.asarray(data["n_labeled"], dtype=float),
+                          np.asarray(data["accuracy"], dtype=float), data.get("settings", {}))
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path} is not valid JSON ({err}); expected a file written by "
+                             "ALResults.to_json or `skralif run`.") from err
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{path} is not an ALResults JSON file (missing or malformed "
+                             f"{err}); expected the keys strategies, seeds, n_labeled and "
+                             "accuracy.") from err
+        return results._checked(path)
+
+    def _checked(self, path):
+        shape = (len(self.strategies), len(self.seeds), len(self.n_labeled))
+        if self.accuracy.shape != shape:
+            raise ValueError(f"{path}: accuracy has shape {self.accuracy.shape}, but "
+                             f"strategies x seeds x rounds is {shape}.")
+        return self
 
     def to_csv(self, path):
         """Write one row per (strategy, seed, round): the long format for spreadsheets.
@@ -352,15 +372,26 @@ class ALResults:
         """
         with open(path, newline="") as handle:
             rows = list(csv.DictReader(handle))
-        strategies = list(dict.fromkeys(r["strategy"] for r in rows))
-        seeds = list(dict.fromkeys(int(r["seed"]) for r in rows))
-        rounds = sorted({int(r["round"]) for r in rows})
-        n_labeled = np.zeros(len(rounds), dtype=int)
-        accuracy = np.zeros((len(strategies), len(seeds), len(rounds)))
-        for r in rows:
-            i, k = strategies.index(r["strategy"]), seeds.index(int(r["seed"]))
-            n_labeled[int(r["round"])] = int(r["n_labeled"])
-            accuracy[i, k, int(r["round"])] = float(r["accuracy"])
+        columns = ["strategy", "seed", "round", "n_labeled", "accuracy"]
+        if not rows or any(c not in rows[0] for c in columns):
+            raise ValueError(f"{path} is not an ALResults CSV file: it needs a header with "
+                             f"{columns} and at least one row.")
+        try:
+            strategies = list(dict.fromkeys(r["strategy"] for r in rows))
+            seeds = list(dict.fromkeys(int(r["seed"]) for r in rows))
+            rounds = sorted({int(r["round"]) for r in rows})
+            if rounds != list(range(len(rounds))):
+                raise ValueError(f"rounds {rounds} are not 0, 1, 2, ...")
+            n_labeled = np.zeros(len(rounds), dtype=int)
+            accuracy = np.full((len(strategies), len(seeds), len(rounds)), np.nan)
+            for r in rows:
+                i, k = strategies.index(r["strategy"]), seeds.index(int(r["seed"]))
+                n_labeled[int(r["round"])] = int(r["n_labeled"])
+                accuracy[i, k, int(r["round"])] = float(r["accuracy"])
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{path}: malformed ALResults CSV ({err}).") from err
+        if np.isnan(accuracy).any():
+            raise ValueError(f"{path}: some (strategy, seed, round) rows are missing.")
         return cls(strategies, seeds, n_labeled, accuracy, settings or {})
 
 
@@ -431,7 +462,10 @@ class ALCurveDisplay:
                                 color=self.lines_[name].get_color())
         ax.set_xlabel("labeled samples")
         ax.set_ylabel("test accuracy")
-        ax.set_title(f"Learning curves ({len(r.seeds)} seeds, mean ± std)")
+        dataset = r.settings.get("dataset")
+        seeds = f"{len(r.seeds)} seed{'s' if len(r.seeds) > 1 else ''}"
+        ax.set_title(f"Learning curves{f' on {dataset}' if dataset else ''} ({seeds}, "
+                     f"mean ± std)")
         ax.grid(alpha=0.3)
         ax.legend()
         self.ax_, self.figure_ = ax, ax.figure
