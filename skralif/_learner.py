@@ -13,7 +13,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, _fit_context, clone
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
-from sklearn.utils import check_array, check_random_state
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from ._pool import check_pool, is_dask, split_estimator
 from ._random import seeded_torch
-from ._validation import validate_params
+from ._validation import check_rows, validate_params
 from .nets import MLPModule, default_net
 from .strategies import RALIFQuery
 from .strategies._base import check_n
@@ -542,7 +542,9 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         return np.unique(y_labeled) if user is None else user
 
     def _check_fit_data(self, X, y):
-        X = validate_data(self, X, reset=True, allow_nd=True, dtype=[np.float32, np.float64])
+        check_rows(X, "X", allow_nd=True, dtype=[np.float32, np.float64])  # named errors
+        X = validate_data(self, X, reset=True, allow_nd=True, dtype=[np.float32, np.float64],
+                          ensure_all_finite=False)
         X = _as_float32(X, "X")
         y = column_or_1d(np.asarray(y), warn=True)
         if len(y) != len(X):
@@ -565,8 +567,11 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
                 raise ValueError(f"`{name}` has {X.shape[1]} features, but "
                                  f"ActiveLearningClassifier is expecting {self.n_features_in_}.")
             return X.astype(np.float32)
-        checked = check_array(X, allow_nd=True, dtype=[np.float32, np.float64], input_name=name)
-        validate_data(self, X, reset=False, skip_check_array=True)  # feature count and names
+        checked = check_rows(X, name, allow_nd=True, dtype=[np.float32, np.float64])
+        if checked.shape[1] != self.n_features_in_:
+            raise ValueError(f"`{name}` has {checked.shape[1]} features, but "
+                             f"ActiveLearningClassifier is expecting {self.n_features_in_}.")
+        validate_data(self, X, reset=False, skip_check_array=True)  # feature names
         if checked.shape[1:] != self.X_labeled_.shape[1:]:
             raise ValueError(f"`{name}` rows have shape {checked.shape[1:]}, but "
                              f"ActiveLearningClassifier was fitted on {self.X_labeled_.shape[1:]}.")

@@ -28,9 +28,10 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 import torch
-from sklearn.utils import check_array
 from skorch import NeuralNet
 from skorch.utils import to_tensor
+
+from ._validation import check_rows
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -189,6 +190,10 @@ def forward(net, Xb, *, head=None, train=(), name="X"):
             lambda _m, args: captured.append(args[0].detach()))
         try:
             out = call_module(module, x)
+        except RuntimeError as err:  # shapes or dtypes the module cannot take
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else "a dict"
+            raise ValueError(f"The net {type(module).__name__} cannot run on `{name}` (a chunk "
+                             f"of shape {shape}): {err}") from err
         finally:
             if hook is not None:
                 hook.remove()
@@ -233,7 +238,7 @@ def check_pool(X, name="X_pool"):
                 f"ndim={X.ndim}, dtype={X.dtype}."
             )
         return X
-    X = check_array(X, allow_nd=True, dtype=None, ensure_all_finite=False, input_name=name)
+    X = check_rows(X, name, allow_nd=True, dtype=None)
     if X.dtype.kind not in "biuf":
         raise ValueError(
             f"`{name}` must hold numbers (bool, integer or float); got dtype {X.dtype}.")

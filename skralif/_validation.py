@@ -10,13 +10,14 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
+from sklearn.utils import check_array
 from sklearn.utils._param_validation import (
     Interval,
     InvalidParameterError,
     validate_parameter_constraints,
 )
 
-__all__ = ["validate_params", "positive_int", "non_negative_real"]
+__all__ = ["validate_params", "positive_int", "non_negative_real", "check_rows"]
 
 
 def positive_int():
@@ -52,3 +53,20 @@ def validate_params(obj):
                 f"The {name!r} parameter of {type(obj).__name__} must be a number, not a "
                 f"boolean; got {value!r}."
             )
+
+
+def check_rows(X, name, **kwargs):
+    """:func:`sklearn.utils.check_array` whose every error names the argument.
+
+    scikit-learn's own messages name it in most cases ("Input X_pool contains
+    NaN") but not all ("Found array with 0 sample(s)"); those get the name in
+    front. NaN and infinity are left to the caller, who checks them after the
+    cast to the dtype the net computes in.
+    """
+    kwargs.setdefault("ensure_all_finite", False)
+    try:
+        return check_array(X, input_name=name, **kwargs)
+    except (ValueError, TypeError) as err:
+        if f"`{name}`" in str(err):
+            raise
+        raise type(err)(f"`{name}`: {err}") from err

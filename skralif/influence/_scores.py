@@ -6,7 +6,6 @@ import numbers
 
 import numpy as np
 import torch
-from sklearn.utils import check_array
 
 from .._nets import INFLUENCE_FALLBACK, HeadView, augment, check_class_labels, check_fitted_net
 from .._pool import (
@@ -19,6 +18,7 @@ from .._pool import (
     net_dtype,
     take_rows,
 )
+from .._validation import check_rows
 from ._backends import check_backend
 from ._objectives import HeadObjective, ParamObjective
 
@@ -148,7 +148,7 @@ def influence_scores(
 
 def _check_rows(X, name, dtype):
     """An array of numbers, finite once cast to the net's ``dtype`` (checked in chunks)."""
-    X = check_array(X, allow_nd=True, dtype=None, ensure_all_finite=False, input_name=name)
+    X = check_rows(X, name, allow_nd=True, dtype=None)
     if X.dtype.kind not in "biuf":
         raise ValueError(f"`{name}` must hold numbers; got dtype {X.dtype}.")
     for sl in iter_chunks(len(X), DEFAULT_BATCH_SIZE):

@@ -19,7 +19,6 @@ from abc import ABCMeta, abstractmethod
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 from skorch import NeuralNet
 
@@ -34,7 +33,7 @@ from .._pool import (
     net_dtype,
     split_estimator,
 )
-from .._validation import validate_params
+from .._validation import check_rows, validate_params
 
 __all__ = ["QueryStrategy", "check_n", "top_n", "kmeans_pp"]
 
@@ -129,9 +128,8 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
                  and estimator is net else torch.float64)
         X_pool = check_finite(check_pool(X_pool, "X_pool"), dtype, "X_pool")
         if X_labeled is not None:
-            X_labeled = check_array(X_labeled, allow_nd=True, dtype=None,
-                                    ensure_all_finite=False, ensure_min_samples=0,
-                                    input_name="X_labeled")
+            X_labeled = check_rows(X_labeled, "X_labeled", allow_nd=True, dtype=None,
+                                   ensure_min_samples=0)
             if X_labeled.dtype.kind not in "biuf":
                 raise ValueError(f"`X_labeled` must hold numbers; got dtype {X_labeled.dtype}.")
             X_labeled = check_finite(X_labeled, dtype, "X_labeled")
