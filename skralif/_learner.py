@@ -569,8 +569,9 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
             return X.astype(np.float32)
         checked = check_rows(X, name, allow_nd=True, dtype=[np.float32, np.float64])
         if checked.shape[1] != self.n_features_in_:
-            raise ValueError(f"`{name}` has {checked.shape[1]} features, but "
-                             f"ActiveLearningClassifier is expecting {self.n_features_in_}.")
+            raise ValueError(f"{name} has {checked.shape[1]} features, but "
+                             f"ActiveLearningClassifier is expecting {self.n_features_in_} "
+                             f"features as input (argument `{name}`).")
         validate_data(self, X, reset=False, skip_check_array=True)  # feature names
         if checked.shape[1:] != self.X_labeled_.shape[1:]:
             raise ValueError(f"`{name}` rows have shape {checked.shape[1:]}, but "
