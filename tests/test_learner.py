@@ -232,7 +232,7 @@ def test_bad_input_names_the_argument_and_loses_nothing(iris):
     clf = interactive(iris)
     before = state(clf)
     bad = [
-        (lambda: clf.teach(np.full((2, 4), np.nan), [0, 1]), ValueError, "Input X contains NaN"),
+        (lambda: clf.teach(np.full((2, 4), np.nan), [0, 1]), ValueError, "`X` holds NaN or infinity"),
         (lambda: clf.teach(X[:2, :3], [0, 1]), ValueError, "3 features"),
         (lambda: clf.teach(X[:2], [0]), ValueError, "`y` has 1 labels for 2 rows"),
         (lambda: clf.teach(X[:2], [0, -1]), ValueError, "must hold real labels"),
