@@ -131,7 +131,8 @@ class HeadView:
         """Refuse a net whose output is not ``head(f)`` or ``softmax(head(f))``."""
         if self.output is None:
             return
-        logits = augment(feats, self.weights(feats.dtype)) @ self.weights(feats.dtype).T
+        W = self.weights(feats.dtype)
+        logits = augment(feats, W) @ W.T
         expected = logits if self.output == "logits" else torch.softmax(logits, dim=1)
         if out.shape != expected.shape or not torch.allclose(out, expected, rtol=1e-3,
                                                              atol=1e-5):

@@ -130,21 +130,24 @@ def iter_chunks(n: int, batch_size: int) -> Iterator[slice]:
         yield slice(start, min(start + batch_size, n))
 
 
-def as_input(Xb, device, dtype=None, name="X"):
+def as_input(Xb, device, dtype=None, name=None):
     """Convert one chunk to tensors on ``device``.
 
-    With ``dtype`` given, floating, integer and boolean arrays are cast to it
-    and must be finite after the cast (``name`` is the argument blamed).
+    With ``dtype`` given, floating, integer and boolean arrays are cast to it.
+    With ``name`` given too, the values must be finite after the cast (``name``
+    is the argument blamed); rows checked once already, such as an objective's
+    training rows read again in every HVP, leave it None.
     """
     if isinstance(Xb, Mapping):
-        return {k: as_input(v, device, dtype, f"{name}[{k!r}]") for k, v in Xb.items()}
+        return {k: as_input(v, device, dtype, name and f"{name}[{k!r}]")
+                for k, v in Xb.items()}
     if hasattr(Xb, "to_numpy"):
         Xb = Xb.to_numpy()
     tensor = to_tensor(Xb, device=device)
     if dtype is None or tensor.is_complex():
         return tensor
     tensor = tensor.to(dtype)
-    if not bool(torch.isfinite(tensor).all()):
+    if name is not None and not bool(torch.isfinite(tensor).all()):
         bad = int((~torch.isfinite(tensor)).reshape(len(tensor), -1).any(1).sum())
         raise ValueError(
             f"`{name}` holds NaN or infinity in {bad} row(s) once cast to {dtype} (the "
@@ -179,8 +182,9 @@ def forward(net, Xb, *, head=None, train=(), name="X"):
     -------
     out : torch.Tensor
         The module's output (checked finite).
-    features : torch.Tensor or None
-        The head's input, or None without ``head``.
+    captured : list of torch.Tensor or None
+        Every input the head received during the pass (one, for a usable
+        head), or None without ``head``.
     """
     module = net.module_
     captured = []
@@ -304,8 +308,8 @@ def chunk_proba(estimator, block, name="X_pool") -> np.ndarray:
     final, transform = split_estimator(estimator)
     if not isinstance(final, NeuralNet):
         block = np.asarray(block)
-        if block.dtype.kind in "biuf":
-            as_input(block.astype(np.float64, copy=False), "cpu", torch.float64, name)
+        if block.dtype.kind in "biuf" and not np.isfinite(block).all():  # dask blocks
+            raise ValueError(f"`{name}` holds NaN or infinity; only finite values are allowed.")
         proba = np.asarray(estimator.predict_proba(block))
         if not np.isfinite(proba).all():
             raise ValueError(f"The classifier {type(final).__name__} returned NaN or "

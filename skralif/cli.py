@@ -71,11 +71,16 @@ def _positive(text):
     return value
 
 
-def _test_size(text):
+def _float(text):
+    """``text`` as a float; NaN (refused by every range check) when it is not one."""
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
-        value = math.nan
+        return math.nan
+
+
+def _test_size(text):
+    value = _float(text)
     if not (0 < value < 1 or (math.isfinite(value) and value >= 1 and value == int(value))):
         raise argparse.ArgumentTypeError(
             f"must be a share in (0, 1) or a whole number of rows >= 1; got {text!r}")
@@ -83,10 +88,7 @@ def _test_size(text):
 
 
 def _dropout(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
+    value = _float(text)
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"must be in [0, 1); got {text!r}")
     return value
