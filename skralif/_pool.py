@@ -22,6 +22,7 @@ float32 net. A module whose output is not finite raises a clear error.
 from __future__ import annotations
 
 import contextlib
+import numbers
 import threading
 import weakref
 from collections.abc import Iterator, Mapping
@@ -35,14 +36,18 @@ from ._validation import check_rows
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
+    "BLOCK_ROWS",
+    "batch_rows",
+    "block_rows",
+    "check_values",
     "reading",
     "forward",
     "check_pool",
     "is_dask",
     "pool_map",
     "encode",
-    "chunk_features",
-    "chunk_proba",
+    "block_features",
+    "block_proba",
     "predict_proba",
     "split_estimator",
     "n_rows",
@@ -53,8 +58,12 @@ __all__ = [
     "net_dtype",
 ]
 
-#: rows per forward pass when a strategy is given no ``batch_size``
+#: rows per ``predict_proba`` call of a classifier that is not a skorch net
 DEFAULT_BATCH_SIZE = 4096
+#: rows per block of a pool (a Dask task, a scoring chunk), rounded to whole batches
+BLOCK_ROWS = 4096
+#: elements (not bytes) per chunk when a pool's values are only checked
+CHECK_ELEMENTS = 2**22
 
 _LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()
@@ -249,61 +258,121 @@ def check_pool(X, name="X_pool"):
     return X
 
 
-def pool_map(fn, X, batch_size):
-    """``[fn(chunk, start) for each chunk of batch_size rows]``, in row order.
+def batch_rows(estimator, batch_size=None, n=None) -> int:
+    """Rows per forward pass: ``batch_size`` when given, else the net's own.
 
-    For a dask array the pool is rechunked to ``batch_size`` rows per block
-    (so chunks, and thus every float, match the in-memory path) and each call
-    runs as a Dask task on the active scheduler; only ``fn``'s results are
-    gathered.
+    A skorch net (or the last step of a Pipeline) reads its pools in batches
+    of ``iterator_valid__batch_size``, else ``batch_size``; ``-1`` means the
+    whole pool (``n`` rows) in one pass, as in skorch. Any other classifier
+    gets :data:`DEFAULT_BATCH_SIZE` rows per ``predict_proba`` call.
     """
-    n = n_rows(X)
+    if batch_size is not None:
+        return int(batch_size)
+    net, _ = split_estimator(estimator)
+    if not isinstance(net, NeuralNet):
+        return DEFAULT_BATCH_SIZE
+    rows = net.get_params_for("iterator_valid").get("batch_size", net.batch_size)
+    if rows == -1:
+        return max(int(n or 0), 1)
+    if isinstance(rows, bool) or not isinstance(rows, numbers.Integral) or rows < 1:
+        raise ValueError(
+            f"The net's inference batch size (`iterator_valid__batch_size`, else "
+            f"`batch_size`) must be a positive integer or -1; got {rows!r}. Set it on the "
+            "net, or pass the strategy's `batch_size=`."
+        )
+    return int(rows)
+
+
+def block_rows(batch_size: int) -> int:
+    """Rows per block of a pool: whole forward batches, about :data:`BLOCK_ROWS` in all.
+
+    A block is the unit of :func:`pool_map` (one Dask task, one scoring chunk);
+    its forward passes still run ``batch_size`` rows at a time, so the
+    activations a pass holds follow the net's batch size while the per-block
+    work (scores, tasks) stays coarse.
+    """
+    return batch_size * max(1, BLOCK_ROWS // batch_size)
+
+
+def check_values(X, dtype, name):
+    """Check, chunk by chunk, that ``X`` is finite once cast to ``dtype``.
+
+    Chunks hold about :data:`CHECK_ELEMENTS` values whatever the row size, so
+    checking a pool of large images costs a bounded amount of memory. Dask
+    arrays are checked later, in their tasks.
+    """
+    if is_dask(X):
+        return X
+    per_row = max(1, int(np.prod(X.shape[1:], dtype=np.int64)))
+    for sl in iter_chunks(len(X), max(1, CHECK_ELEMENTS // per_row)):
+        as_input(X[sl], "cpu", dtype, name)
+    return X
+
+
+def pool_map(fn, X, batch_size):
+    """``[fn(block, start) for each block]``, in row order.
+
+    Blocks hold :func:`block_rows` ``(batch_size)`` rows, so their boundaries
+    fall on whole forward batches. For a dask array the pool is rechunked to
+    those blocks (the forward batches, and thus every float, match the
+    in-memory path) and each call runs as a Dask task on the active scheduler;
+    only ``fn``'s results are gathered.
+    """
+    n, rows = n_rows(X), block_rows(batch_size)
     if not is_dask(X):
-        return [fn(take_rows(X, sl), sl.start) for sl in iter_chunks(n, batch_size)]
+        return [fn(take_rows(X, sl), sl.start) for sl in iter_chunks(n, rows)]
     import dask  # optional dependency (skralif[dask]): only reached with a dask input
 
-    blocks = X.rechunk({0: batch_size, **{i: -1 for i in range(1, X.ndim)}})
-    tasks = [dask.delayed(fn)(block, i * batch_size)
+    blocks = X.rechunk({0: rows, **{i: -1 for i in range(1, X.ndim)}})
+    tasks = [dask.delayed(fn)(block, i * rows)
              for i, block in enumerate(blocks.to_delayed().ravel())]
     return list(dask.compute(*tasks))
 
 
-def chunk_features(estimator, block, view, name="X_pool"):
-    """The head's input for one chunk of raw rows (through a Pipeline's steps).
+def block_features(estimator, block, view, batch_size, name="X_pool"):
+    """The head's input for one block of raw rows (through a Pipeline's steps).
 
-    ``view`` is a :class:`~skralif._nets.HeadView` *description* (head name and
-    output kind); the head is looked up again here, because in a Dask worker
-    the estimator arrives unpickled with modules of its own.
+    The net runs ``batch_size`` rows at a time; only the features of the
+    passes are kept. ``view`` is a :class:`~skralif._nets.HeadView`
+    *description* (head name and output kind); the head is looked up again
+    here, because in a Dask worker the estimator arrives unpickled with
+    modules of its own.
     """
     net, transform = split_estimator(estimator)
     view = view.rebind(net)
-    out, captured = forward(net, transform(block), head=view.head, name=name)
-    if len(captured) != 1 or captured[0].ndim != 2:
-        raise ValueError(
-            f"The head {view.name!r} must be called exactly once per forward pass on a "
-            f"2-D batch of features; it was called {len(captured)} time(s). "
-            f"{view.fallback}"
-        )
-    feats = captured[0]
-    view.check_output(feats, out)
-    return feats
+    feats = []
+    for sl in iter_chunks(n_rows(block), batch_size):
+        out, captured = forward(net, transform(take_rows(block, sl)), head=view.head,
+                                name=name)
+        if len(captured) != 1 or captured[0].ndim != 2:
+            raise ValueError(
+                f"The head {view.name!r} must be called exactly once per forward pass on a "
+                f"2-D batch of features; it was called {len(captured)} time(s). "
+                f"{view.fallback}"
+            )
+        view.check_output(captured[0], out)
+        feats.append(captured[0])
+    if not feats:
+        return torch.zeros(0, view.head.in_features, device=view.device)
+    return torch.cat(feats)
 
 
-def encode(estimator, X, view, batch_size=DEFAULT_BATCH_SIZE, name="X_pool"):
+def encode(estimator, X, view, batch_size, name="X_pool"):
     """The head's input for every row of ``X`` (an array or a dask array), one tensor."""
-    chunks = pool_map(lambda block, _: chunk_features(estimator, block, view, name),
+    chunks = pool_map(lambda block, _: block_features(estimator, block, view, batch_size, name),
                       X, batch_size)
     if not chunks:
         return torch.zeros(0, view.head.in_features, device=view.device)
     return torch.cat([torch.as_tensor(c, device=view.device) for c in chunks])
 
 
-def chunk_proba(estimator, block, name="X_pool") -> np.ndarray:
-    """``estimator.predict_proba`` of one chunk, checked finite.
+def block_proba(estimator, block, batch_size, name="X_pool") -> np.ndarray:
+    """``estimator.predict_proba`` of one block, checked finite.
 
     For a skorch net (or a Pipeline ending in one) this is one forward pass
-    of the module followed by the net's own prediction nonlinearity: the same
-    numbers as ``net.predict_proba`` without its per-row data loader.
+    of the module per ``batch_size`` rows followed by the net's own
+    prediction nonlinearity: the same numbers as ``net.predict_proba``
+    without its per-row data loader.
     """
     final, transform = split_estimator(estimator)
     if not isinstance(final, NeuralNet):
@@ -315,13 +384,20 @@ def chunk_proba(estimator, block, name="X_pool") -> np.ndarray:
             raise ValueError(f"The classifier {type(final).__name__} returned NaN or "
                              f"infinite probabilities on `{name}`.")
         return proba
-    out, _ = forward(final, transform(block), name=name)
-    with torch.no_grad():
-        proba = final._get_predict_nonlinearity()(out)
-    return proba.cpu().numpy()
+    nonlinearity = final._get_predict_nonlinearity()
+    parts = []
+    for sl in iter_chunks(n_rows(block), batch_size):
+        out, _ = forward(final, transform(take_rows(block, sl)), name=name)
+        with torch.no_grad():
+            parts.append(nonlinearity(out).cpu().numpy())
+    return np.concatenate(parts)
 
 
-def predict_proba(estimator, X, batch_size=DEFAULT_BATCH_SIZE, name="X_pool") -> np.ndarray:
-    """``estimator.predict_proba`` over chunks of ``X`` (bounded memory; dask arrays too)."""
-    return np.concatenate(pool_map(lambda block, _: chunk_proba(estimator, block, name),
-                                   X, batch_size))
+def predict_proba(estimator, X, batch_size=None, name="X_pool") -> np.ndarray:
+    """``estimator.predict_proba`` over blocks of ``X`` (bounded memory; dask arrays too).
+
+    ``batch_size`` None reads the net's own inference batch size (:func:`batch_rows`).
+    """
+    batch_size = batch_rows(estimator, batch_size, n_rows(X))
+    return np.concatenate(pool_map(
+        lambda block, _: block_proba(estimator, block, batch_size, name), X, batch_size))

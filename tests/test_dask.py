@@ -56,6 +56,17 @@ def test_dask_pool_equals_numpy_pool(client, net, digits, strategy):
                                   strategy.query(net, pool, 20, **kw))
 
 
+@pytest.mark.parametrize("strategy", [RALIFQuery(random_state=0),
+                                      BALDQuery(n_samples=2, random_state=0)], ids=repr)
+def test_dask_blocks_of_the_net_batch_size_equal_numpy(client, net, digits, strategy):
+    # the net reads 64 rows a pass: a 9,000-row pool is three blocks of whole batches
+    X, y = digits
+    pool = np.tile(X[100:1000], (10, 1))
+    kw = dict(X_labeled=X[:100], y_labeled=y[:100])
+    np.testing.assert_array_equal(strategy.query(net, da.from_array(pool, chunks=1000), 20, **kw),
+                                  strategy.query(net, pool, 20, **kw))
+
+
 def test_chunk_size_does_not_change_the_answer(net, digits):
     X, _ = digits
     small = RALIFQuery(batch_size=64, random_state=0).query(net, X[100:900], 15, X_labeled=X[:100])

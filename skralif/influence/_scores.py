@@ -9,8 +9,9 @@ import torch
 
 from .._nets import INFLUENCE_FALLBACK, HeadView, augment, check_class_labels, check_fitted_net
 from .._pool import (
-    DEFAULT_BATCH_SIZE,
     as_input,
+    batch_rows,
+    check_values,
     encode,
     forward,
     iter_chunks,
@@ -91,7 +92,9 @@ def influence_scores(
         singular along "add a constant to every class" and the exact backend
         falls back to a pseudo-inverse with a warning.
     **options
-        ``batch_size`` (int, default 4096): rows per chunk, bounding memory.
+        ``batch_size`` (int, default None): rows per forward pass and per
+        chunk of per-sample gradients; None uses the net's own inference
+        batch size (``iterator_valid__batch_size``, else ``batch_size``).
         ``head`` (str): name of the head module for ``params="head"``.
         ``dtype`` (torch.dtype, default float64): precision of the
         ``torch.func`` path. Any other option is passed to the backend when
@@ -116,11 +119,11 @@ def influence_scores(
     (60, 2)
     """
     check_fitted_net(net)
-    batch_size = options.pop("batch_size", DEFAULT_BATCH_SIZE)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or (
-            batch_size < 1):
-        raise ValueError(f"`batch_size` must be a positive integer; got {batch_size!r}.")
-    batch_size = int(batch_size)
+    batch_size = options.pop("batch_size", None)
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(
+            batch_size, numbers.Integral) or batch_size < 1):
+        raise ValueError(
+            f"`batch_size` must be a positive integer or None; got {batch_size!r}.")
     head = options.pop("head", None)
     dtype = options.pop("dtype", torch.float64)
     if dtype not in (torch.float32, torch.float64):
@@ -139,6 +142,7 @@ def influence_scores(
         if X.shape[1:] != X_train.shape[1:]:
             raise ValueError(f"`{name}` rows have shape {X.shape[1:]} but `X_train` rows have "
                              f"shape {X_train.shape[1:]}; they must match.")
+    batch_size = batch_rows(net, batch_size, n_rows(X_train))
     args = (X_train, y_train, X_eval, y_eval, X_candidates, y_candidates)
     if isinstance(params, str) and params == "head":
         return _head_scores(net, *args, damping, backend, batch_size, head)
@@ -151,9 +155,7 @@ def _check_rows(X, name, dtype):
     X = check_rows(X, name, allow_nd=True, dtype=None)
     if X.dtype.kind not in "biuf":
         raise ValueError(f"`{name}` must hold numbers; got dtype {X.dtype}.")
-    for sl in iter_chunks(len(X), DEFAULT_BATCH_SIZE):
-        as_input(X[sl], "cpu", dtype, name)
-    return X
+    return check_values(X, dtype, name)
 
 
 def _check_param_names(net, params):

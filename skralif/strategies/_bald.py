@@ -7,7 +7,7 @@ import torch
 from sklearn.utils import check_random_state
 
 from .._nets import output_kind
-from .._pool import forward, pool_map, reading, split_estimator
+from .._pool import forward, iter_chunks, n_rows, pool_map, reading, split_estimator, take_rows
 from .._random import seeded_torch
 from .._validation import positive_int
 from ._base import QueryStrategy
@@ -28,8 +28,11 @@ class BALDQuery(QueryStrategy):
     ----------
     n_samples : int, default=20
         Dropout masks per row.
-    batch_size : int, default=4096
-        Rows per forward pass.
+    batch_size : int or None, default=None
+        Rows per forward pass. None uses the net's own inference batch size
+        (skorch's ``iterator_valid__batch_size``, else ``batch_size``), so a
+        query holds the activations of no more rows than the net's own
+        ``predict_proba``.
     random_state : int, RandomState instance or None, default=None
         Seeds the dropout masks (torch's global generator is forked and
         restored, so the caller's random stream is untouched).
@@ -39,11 +42,11 @@ class BALDQuery(QueryStrategy):
 
     _parameter_constraints: dict = {
         "n_samples": [positive_int()],
-        "batch_size": [positive_int()],
+        "batch_size": [positive_int(), None],
         "random_state": ["random_state"],
     }
 
-    def __init__(self, n_samples=20, batch_size=4096, random_state=None):
+    def __init__(self, n_samples=20, batch_size=None, random_state=None):
         self.n_samples = n_samples
         self.batch_size = batch_size
         self.random_state = random_state
@@ -62,26 +65,32 @@ class BALDQuery(QueryStrategy):
         softmax = output_kind(net) == "logits"
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
 
-        def chunk(block, start):
-            # one seed per chunk, from its first row: the same masks whether the
-            # chunks run here in order or as Dask tasks anywhere
-            return self._chunk(net, transform(block), softmax, seed + start)
+        rows = self._batch_rows(estimator, X_pool)
 
-        return np.concatenate(pool_map(chunk, X_pool, self.batch_size))
+        def block(rows_block, start):
+            # one seed per block, from its first row: the same masks whether the
+            # blocks run here in order or as Dask tasks anywhere
+            return self._block(net, transform, rows_block, rows, softmax, seed + start)
 
-    def _chunk(self, net, Xb, softmax, seed):
+        return np.concatenate(pool_map(block, X_pool, rows))
+
+    def _block(self, net, transform, block, rows, softmax, seed):
         module = net.module_
         dropouts = [m for m in module.modules()  # this copy's own (Dask workers unpickle)
                     if isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0]
         device = next(module.parameters()).device
         forked = [device] if device.type == "cuda" else []
-        # one seeded stream per chunk, held (with the module) for all its passes
-        probs = []
+        scores = []
+        # one seeded stream per block, held (with the module) for all its passes
         with seeded_torch(seed, forked), reading(module, train=dropouts):
-            for _ in range(int(self.n_samples)):
-                out, _ = forward(net, Xb, train=dropouts, name="X_pool")
-                probs.append((torch.softmax(out, dim=1) if softmax else out)
-                             .double().cpu().numpy())
-        probs = np.stack(probs)
-        expected = np.mean([uncertainty(p, "entropy") for p in probs], axis=0)
-        return uncertainty(probs.mean(axis=0), "entropy") - expected
+            for sl in iter_chunks(n_rows(block), rows):
+                Xb = transform(take_rows(block, sl))
+                probs = []
+                for _ in range(int(self.n_samples)):
+                    out, _ = forward(net, Xb, train=dropouts, name="X_pool")
+                    probs.append((torch.softmax(out, dim=1) if softmax else out)
+                                 .double().cpu().numpy())
+                probs = np.stack(probs)
+                expected = np.mean([uncertainty(p, "entropy") for p in probs], axis=0)
+                scores.append(uncertainty(probs.mean(axis=0), "entropy") - expected)
+        return np.concatenate(scores)

@@ -24,10 +24,9 @@ from skorch import NeuralNet
 
 from .._nets import check_fitted_net
 from .._pool import (
-    DEFAULT_BATCH_SIZE,
-    as_input,
+    batch_rows,
     check_pool,
-    is_dask,
+    check_values,
     iter_chunks,
     n_rows,
     net_dtype,
@@ -116,6 +115,10 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
     def _select(self, estimator, X_pool, n, X_labeled, y_labeled):
         return top_n(self._scores(estimator, X_pool, X_labeled, y_labeled), n)
 
+    def _batch_rows(self, estimator, X_pool):
+        """Rows per forward pass: the ``batch_size`` option, else the net's own."""
+        return batch_rows(estimator, getattr(self, "batch_size", None), n_rows(X_pool))
+
     def _check_inputs(self, estimator, X_pool, X_labeled, y_labeled):
         validate_params(self)
         net, _ = split_estimator(estimator)
@@ -126,13 +129,13 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
         # raw rows go straight into a bare net: check them in the dtype it computes in
         dtype = (net_dtype(net.module_) if isinstance(net, NeuralNet)
                  and estimator is net else torch.float64)
-        X_pool = check_finite(check_pool(X_pool, "X_pool"), dtype, "X_pool")
+        X_pool = check_values(check_pool(X_pool, "X_pool"), dtype, "X_pool")
         if X_labeled is not None:
             X_labeled = check_rows(X_labeled, "X_labeled", allow_nd=True, dtype=None,
                                    ensure_min_samples=0)
             if X_labeled.dtype.kind not in "biuf":
                 raise ValueError(f"`X_labeled` must hold numbers; got dtype {X_labeled.dtype}.")
-            X_labeled = check_finite(X_labeled, dtype, "X_labeled")
+            X_labeled = check_values(X_labeled, dtype, "X_labeled")
             if X_labeled.shape[1:] != X_pool.shape[1:]:
                 raise ValueError(
                     f"`X_labeled` rows have shape {X_labeled.shape[1:]} but `X_pool` rows "
@@ -146,16 +149,6 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
                     f"{0 if X_labeled is None else len(X_labeled)} rows of `X_labeled`."
                 )
         return X_pool, X_labeled, y_labeled
-
-
-def check_finite(X, dtype, name, batch_size=DEFAULT_BATCH_SIZE):
-    """Return ``X`` after checking, chunk by chunk, that it is finite once cast to
-    ``dtype`` (the dtype the net computes in). Dask arrays are checked in their tasks."""
-    if is_dask(X):
-        return X
-    for sl in iter_chunks(len(X), batch_size):
-        as_input(X[sl], "cpu", dtype, name)
-    return X
 
 
 def check_n(n, n_pool: int) -> int:
@@ -213,10 +206,15 @@ def _d2_sample(dist, rng, picks):
     return int(rng.choice(len(weights), p=weights / total))
 
 
-def nearest_distance(feats: torch.Tensor, others: torch.Tensor, batch_size=DEFAULT_BATCH_SIZE):
-    """Distance from every row of ``feats`` to its nearest row of ``others``, chunked."""
+def nearest_distance(feats: torch.Tensor, others: torch.Tensor):
+    """Distance from every row of ``feats`` to its nearest row of ``others``.
+
+    Chunked so that each distance table holds about 2**22 entries (32 MiB).
+    """
     if len(others) == 0:
         return torch.full((len(feats),), float("inf"), dtype=torch.float64, device=feats.device)
-    out = [torch.cdist(feats[sl].to(torch.float64), others.to(torch.float64)).min(dim=1).values
-           for sl in iter_chunks(len(feats), batch_size)]
+    others = others.to(torch.float64)
+    rows = max(1, 2**22 // len(others))
+    out = [torch.cdist(feats[sl].to(torch.float64), others).min(dim=1).values
+           for sl in iter_chunks(len(feats), rows)]
     return torch.cat(out)

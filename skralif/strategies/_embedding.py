@@ -11,7 +11,7 @@ from .._pool import encode, split_estimator
 from .._validation import positive_int
 from ._base import QueryStrategy, kmeans_pp, nearest_distance, top_n
 
-_CONSTRAINTS = {"head": [str, None], "batch_size": [positive_int()],
+_CONSTRAINTS = {"head": [str, None], "batch_size": [positive_int(), None],
                 "random_state": ["random_state"]}
 
 __all__ = ["CoresetQuery", "BADGEQuery"]
@@ -28,8 +28,11 @@ class CoresetQuery(QueryStrategy):
     ----------
     head : str or None, default=None
         Name of the head module; None takes the last ``torch.nn.Linear``.
-    batch_size : int, default=4096
-        Rows per forward pass and per distance chunk.
+    batch_size : int or None, default=None
+        Rows per forward pass. None uses the net's own inference batch size
+        (skorch's ``iterator_valid__batch_size``, else ``batch_size``), so a
+        query holds the activations of no more rows than the net's own
+        ``predict_proba``.
     random_state : int, RandomState instance or None, default=None
         Chooses the first pick when nothing is labeled yet.
     """
@@ -38,7 +41,7 @@ class CoresetQuery(QueryStrategy):
 
     _parameter_constraints: dict = dict(_CONSTRAINTS)
 
-    def __init__(self, head=None, batch_size=4096, random_state=None):
+    def __init__(self, head=None, batch_size=None, random_state=None):
         self.head = head
         self.batch_size = batch_size
         self.random_state = random_state
@@ -49,12 +52,13 @@ class CoresetQuery(QueryStrategy):
 
     def _distances(self, estimator, X_pool, X_labeled):
         view = HeadView.from_net(split_estimator(estimator)[0], self.head, features_only=True)
-        feats = encode(estimator, X_pool, view, self.batch_size)
+        rows = self._batch_rows(estimator, X_pool)
+        feats = encode(estimator, X_pool, view, rows)
         if X_labeled is None:
             labeled = feats[:0]
         else:
-            labeled = encode(estimator, X_labeled, view, self.batch_size, "X_labeled")
-        return feats, nearest_distance(feats, labeled, self.batch_size)
+            labeled = encode(estimator, X_labeled, view, rows, "X_labeled")
+        return feats, nearest_distance(feats, labeled)
 
     def _select(self, estimator, X_pool, n, X_labeled, y_labeled):
         feats, dist = self._distances(estimator, X_pool, X_labeled)
@@ -86,8 +90,11 @@ class BADGEQuery(QueryStrategy):
     ----------
     head : str or None, default=None
         Name of the head module; None takes the last ``torch.nn.Linear``.
-    batch_size : int, default=4096
-        Rows per forward pass.
+    batch_size : int or None, default=None
+        Rows per forward pass. None uses the net's own inference batch size
+        (skorch's ``iterator_valid__batch_size``, else ``batch_size``), so a
+        query holds the activations of no more rows than the net's own
+        ``predict_proba``.
     random_state : int, RandomState instance or None, default=None
         Seeds the D^2 sampling.
     """
@@ -96,14 +103,14 @@ class BADGEQuery(QueryStrategy):
 
     _parameter_constraints: dict = dict(_CONSTRAINTS)
 
-    def __init__(self, head=None, batch_size=4096, random_state=None):
+    def __init__(self, head=None, batch_size=None, random_state=None):
         self.head = head
         self.batch_size = batch_size
         self.random_state = random_state
 
     def _embedding(self, estimator, X_pool):
         view = HeadView.from_net(split_estimator(estimator)[0], self.head)
-        feats = encode(estimator, X_pool, view, self.batch_size)
+        feats = encode(estimator, X_pool, view, self._batch_rows(estimator, X_pool))
         W = view.weights()
         X = augment(feats, W)
         A = torch.softmax(X @ W.T, dim=1)

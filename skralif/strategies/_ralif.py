@@ -12,7 +12,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from .._nets import HeadView, check_class_labels
-from .._pool import chunk_features, encode, is_dask, pool_map, split_estimator
+from .._pool import block_features, block_rows, encode, is_dask, pool_map, split_estimator
 from .._validation import non_negative_real, positive_int
 from ..influence._backends import check_backend
 from ..influence._objectives import HeadObjective
@@ -79,8 +79,11 @@ class RALIFQuery(QueryStrategy):
         rows with their true labels.
     head : str or None, default=None
         Name of the head module; None takes the last ``torch.nn.Linear``.
-    batch_size : int, default=4096
-        Rows per forward pass and per scoring chunk.
+    batch_size : int or None, default=None
+        Rows per forward pass. None uses the net's own inference batch size
+        (skorch's ``iterator_valid__batch_size``, else ``batch_size``), so a
+        query holds the activations of no more rows than the net's own
+        ``predict_proba``.
     keep_features : bool, default=True
         Keep the pool's encoder features (``pool x d`` float32) between the
         passes of a query, so the encoder runs once. False recomputes them in
@@ -129,7 +132,7 @@ class RALIFQuery(QueryStrategy):
         "diversity": ["boolean"],
         "target": [StrOptions({"pool", "all"})],
         "head": [str, None],
-        "batch_size": [positive_int()],
+        "batch_size": [positive_int(), None],
         "keep_features": ["boolean"],
         "random_state": ["random_state"],
     }
@@ -144,7 +147,7 @@ class RALIFQuery(QueryStrategy):
         diversity=True,
         target="pool",
         head=None,
-        batch_size=4096,
+        batch_size=None,
         keep_features=True,
         random_state=None,
     ):
@@ -189,7 +192,7 @@ class RALIFQuery(QueryStrategy):
 
     def _diverse(self, feats_cand, feats_lab, n, candidates):
         rng = check_random_state(self.random_state)
-        min_dist = nearest_distance(feats_cand, feats_lab, self.batch_size)
+        min_dist = nearest_distance(feats_cand, feats_lab)
         chosen = kmeans_pp(euclidean_to(feats_cand), len(candidates), n, rng, 0, min_dist)
         return candidates[chosen]
 
@@ -213,8 +216,9 @@ class RALIFQuery(QueryStrategy):
         self._check_labeled(X_labeled, y_labeled)
         backend = self._backend()
         view = HeadView.from_net(split_estimator(estimator)[0], self.head)
-        feats_lab = encode(estimator, X_labeled, view, self.batch_size, "X_labeled")
-        over_pool = self._pool_mapper(estimator, X_pool, view)
+        rows = self._batch_rows(estimator, X_pool)
+        feats_lab = encode(estimator, X_labeled, view, rows, "X_labeled")
+        over_pool = self._pool_mapper(estimator, X_pool, view, rows)
         W = view.weights()
         first = over_pool(lambda f, _: _gradient_and_loss(f, W))
         G = sum(g for g, _ in first)
@@ -222,7 +226,7 @@ class RALIFQuery(QueryStrategy):
         if self.target == "all":
             G = G + head_gradient(feats_lab, W, self._labels(y_labeled, view.n_classes))
         objective = HeadObjective(feats_lab, head_proba(feats_lab, W), self.damping,
-                                  self.batch_size, bias=view.bias)
+                                  block_rows(rows), bias=view.bias)
         solution = backend.inverse_hvp(objective, G.reshape(-1)).reshape(W.shape).to(W)
         n_labeled = len(feats_lab)
         # per chunk only S and the top probability come back: 16 bytes a row
@@ -238,14 +242,13 @@ class RALIFQuery(QueryStrategy):
         proba = proba.cpu().numpy()
         return self._expectation(proba, delta.cpu().numpy() + total), proba.max(axis=1)
 
-    def _pool_mapper(self, estimator, X_pool, view):
+    def _pool_mapper(self, estimator, X_pool, view, rows):
         def features(block, _):
-            return chunk_features(estimator, block, view)
+            return block_features(estimator, block, view, rows)
 
         if is_dask(X_pool) or not self.keep_features:
-            return lambda fn: pool_map(lambda b, s: fn(features(b, s), s), X_pool,
-                                       self.batch_size)
-        kept = pool_map(lambda b, s: (features(b, s), s), X_pool, self.batch_size)
+            return lambda fn: pool_map(lambda b, s: fn(features(b, s), s), X_pool, rows)
+        kept = pool_map(lambda b, s: (features(b, s), s), X_pool, rows)
         return lambda fn: [fn(f, s) for f, s in kept]
 
     def _expectation(self, proba, values):

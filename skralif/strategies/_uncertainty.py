@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
 
-from .._pool import chunk_proba, n_rows, pool_map
+from .._pool import block_proba, n_rows, pool_map
 from .._validation import positive_int
 from ._base import QueryStrategy
 
@@ -77,14 +77,18 @@ class UncertaintyQuery(QueryStrategy):
     """Query the rows the classifier is least sure about (top-``n``, no diversity).
 
     Works with any fitted classifier that has ``predict_proba``. Cost: one
-    ``predict_proba`` pass over the pool, in chunks of ``batch_size`` rows.
+    ``predict_proba`` pass over the pool, ``batch_size`` rows at a time.
 
     Parameters
     ----------
     measure : {"entropy", "margin", "least_confident"}, default="entropy"
         See :func:`uncertainty`.
-    batch_size : int, default=4096
-        Rows per ``predict_proba`` call.
+    batch_size : int or None, default=None
+        Rows per forward pass. None uses the net's own inference batch size
+        (skorch's ``iterator_valid__batch_size``, else ``batch_size``), so a
+        query holds the activations of no more rows than the net's own
+        ``predict_proba``; any other classifier gets 4,096 rows per
+        ``predict_proba`` call.
 
     Examples
     --------
@@ -98,16 +102,17 @@ class UncertaintyQuery(QueryStrategy):
 
     _parameter_constraints: dict = {
         "measure": [StrOptions({"entropy", "margin", "least_confident"})],
-        "batch_size": [positive_int()],
+        "batch_size": [positive_int(), None],
     }
 
-    def __init__(self, measure="entropy", batch_size=4096):
+    def __init__(self, measure="entropy", batch_size=None):
         self.measure = measure
         self.batch_size = batch_size
 
     def _scores(self, estimator, X_pool, X_labeled, y_labeled):
         """Uncertainty of each pool row under ``measure``; higher is queried first."""
-        # per chunk: only one score per row is ever kept, never the probability table
+        # per block: only one score per row is ever kept, never the probability table
+        rows = self._batch_rows(estimator, X_pool)
         return np.concatenate(pool_map(
-            lambda block, _: uncertainty(chunk_proba(estimator, block), self.measure),
-            X_pool, self.batch_size))
+            lambda block, _: uncertainty(block_proba(estimator, block, rows), self.measure),
+            X_pool, rows))

@@ -191,7 +191,7 @@ def test_influence_scores_validates_its_inputs(linear_net, digits):
     for damping in (float("nan"), -1.0, float("inf"), True):
         with pytest.raises(ValueError, match="`damping` must be a finite number >= 0"):
             influence_scores(linear_net, X[:50], y[:50], X[50:60], damping=damping)
-    with pytest.raises(ValueError, match="`batch_size` must be a positive integer; got 0"):
+    with pytest.raises(ValueError, match="`batch_size` must be a positive integer or None; got 0"):
         influence_scores(linear_net, X[:50], y[:50], X[50:60], batch_size=0)
     with pytest.raises(ValueError, match="`X_eval` rows have shape"):
         influence_scores(linear_net, X[:50], y[:50], X[50:60, :10])
