@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from sklearn.exceptions import NotFittedError
 
+from ._pool import is_dask, split_estimator, take_rows, trace_linears
+
 
 def check_fitted_net(net, name: str = "net"):
     """Return ``net`` if it is an initialized skorch net, else raise a clear error."""
@@ -29,14 +31,36 @@ def check_fitted_net(net, name: str = "net"):
     return net
 
 
-def find_head(module: torch.nn.Module, name: str | None = None, fallback: str = ""):
-    """Return ``(name, linear)`` for the net's head.
+#: what a strategy's user can do when the head cannot be found or used
+STRATEGY_FALLBACK = ("Name the head, the torch.nn.Linear whose output is the net's output, "
+                     "with the strategy's `head=` option.")
+#: the same for :func:`skralif.influence.influence_scores`
+INFLUENCE_FALLBACK = ("Name the head, the torch.nn.Linear whose output is the net's output, "
+                      "with `head=`, or differentiate other parameters with `params='all'` "
+                      "or `params=[names]`.")
 
-    The head is the module called ``name``, or the last :class:`torch.nn.Linear`
-    in registration order when ``name`` is None. ``fallback`` is the sentence
-    that tells the caller's user what to do instead (it names their option).
+#: what a module may do to its head's output before returning it
+_FINAL_MAPS = {
+    "identity": lambda z: z,
+    "softmax": lambda z: torch.softmax(z, dim=-1),
+    "log_softmax": lambda z: torch.log_softmax(z, dim=-1),
+    "sigmoid": torch.sigmoid,
+}
+
+
+def find_head(net, probe, name=None, fallback=STRATEGY_FALLBACK):
+    """Return ``(name, linear)``: the head of ``net.module_``.
+
+    The head is the submodule called ``name``, which must be a
+    :class:`torch.nn.Linear`. Without a name it is found by what the forward
+    pass does: one pass on the ``probe`` rows (a couple of rows the module
+    takes) records every Linear's output, and the head is the one Linear,
+    called once, whose output *is* the module's output, possibly through a
+    final softmax, log-softmax or sigmoid (and a reshape, as binary nets
+    squeeze their single logit). No such Linear, or several, is an error
+    that lists the candidates; ``fallback`` tells the user how to name one.
     """
-    modules = dict(module.named_modules())
+    modules = dict(net.module_.named_modules())
     if name is not None:
         if not isinstance(name, str) or name not in modules:
             raise ValueError(
@@ -49,17 +73,46 @@ def find_head(module: torch.nn.Module, name: str | None = None, fallback: str = 
                 f"`head` must name a torch.nn.Linear; {name!r} is {type(head).__name__}."
             )
         return name, head
-    linears = [(k, m) for k, m in modules.items() if isinstance(m, torch.nn.Linear)]
+    linears = [k for k, m in modules.items() if isinstance(m, torch.nn.Linear)]
     if not linears:
         raise ValueError(f"The net has no torch.nn.Linear layer to use as its head. {fallback}")
-    return linears[-1]
+    out, calls = trace_linears(net, probe)
+    found = [k for k in linears if _final_map(calls.get(k, []), out) is not None]
+    if len(found) == 1:
+        return found[0], modules[found[0]]
+    described = ", ".join(f"{k!r} ({_describe(calls.get(k, []), out)})" for k in linears)
+    if not found:
+        raise ValueError(
+            "Cannot find the net's head: no torch.nn.Linear called once in the forward pass "
+            "returns the module's output (as it is, or through a final softmax, log-softmax "
+            f"or sigmoid). Linear layers: {described}. {fallback}"
+        )
+    raise ValueError(
+        f"Cannot tell the net's head: the outputs of {found} all equal the module's output. "
+        f"{fallback}"
+    )
 
 
-#: what a strategy's user can do when the head closed forms do not apply
-STRATEGY_FALLBACK = "Name the right torch.nn.Linear with the strategy's `head=` option."
-#: the same for :func:`skralif.influence.influence_scores`
-INFLUENCE_FALLBACK = ("Name the right torch.nn.Linear with `head=`, or use `params='all'` "
-                      "to differentiate every parameter.")
+def _final_map(outputs, out):
+    """How ``out`` is made from a Linear's ``outputs`` (one call), or None."""
+    if len(outputs) != 1 or outputs[0].numel() != out.numel() or outputs[0].ndim != 2:
+        return None
+    z = outputs[0]
+    if z is out:
+        return "identity"
+    z, target = z.to(torch.float64), out.reshape(z.shape).to(torch.float64)
+    for kind, fn in _FINAL_MAPS.items():
+        if torch.allclose(target, fn(z), rtol=1e-4, atol=1e-6):
+            return kind
+    return None
+
+
+def _describe(outputs, out):
+    if not outputs:
+        return "not called"
+    if len(outputs) > 1:
+        return f"called {len(outputs)} times"
+    return f"output {tuple(outputs[0].shape)}, not the module's output {tuple(out.shape)}"
 
 
 @dataclass
@@ -91,13 +144,24 @@ class HeadView:
     fallback: str = STRATEGY_FALLBACK
 
     @classmethod
-    def from_net(cls, net, name=None, features_only=False, fallback=STRATEGY_FALLBACK):
-        """Locate the head of ``net`` and check its criterion fits the closed forms
-        (unless ``features_only``: then any criterion and output are accepted)."""
+    def from_net(cls, net, probe, name=None, features_only=False, fallback=STRATEGY_FALLBACK):
+        """Locate the head of ``net`` (:func:`find_head`, tracing one pass on the
+        ``probe`` rows) and check its criterion fits the closed forms (unless
+        ``features_only``: then any criterion and output are accepted)."""
         check_fitted_net(net)
-        name, head = find_head(net.module_, name, fallback)
+        name, head = find_head(net, probe, name, fallback)
         return cls(net, name, head, None if features_only else output_kind(net, fallback),
                    fallback)
+
+    @classmethod
+    def from_estimator(cls, estimator, X, name=None, features_only=False,
+                       fallback=STRATEGY_FALLBACK):
+        """:meth:`from_net` for a net or a Pipeline ending in one, probed with the
+        first rows of ``X`` (raw rows: they go through the Pipeline's steps)."""
+        net, transform = split_estimator(estimator)
+        probe = take_rows(X, slice(0, 2))
+        probe = transform(np.asarray(probe) if is_dask(probe) else probe)
+        return cls.from_net(net, probe, name, features_only, fallback)
 
     def rebind(self, net):
         """The same view on ``net``, which may be an unpickled copy (Dask workers)."""

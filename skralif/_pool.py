@@ -42,6 +42,7 @@ __all__ = [
     "check_values",
     "reading",
     "forward",
+    "trace_linears",
     "check_pool",
     "is_dask",
     "pool_map",
@@ -223,6 +224,36 @@ def forward(net, Xb, *, head=None, train=(), name="X"):
     if head is None:
         return out, None
     return out, captured
+
+
+def trace_linears(net, Xb, name="X"):
+    """One forward pass on ``Xb`` that records every ``torch.nn.Linear``'s outputs.
+
+    Returns
+    -------
+    out : torch.Tensor
+        The module's output.
+    calls : dict of str to list of torch.Tensor
+        For each Linear (by its name in ``net.module_``) the outputs of every
+        call during the pass; a Linear the pass never called is absent.
+    """
+    module = net.module_
+    if is_dask(Xb):
+        Xb = np.asarray(Xb)
+    calls: dict = {}
+
+    def record(key):
+        return lambda _m, _args, output: calls.setdefault(key, []).append(output.detach())
+
+    with reading(module):
+        hooks = [m.register_forward_hook(record(k)) for k, m in module.named_modules()
+                 if isinstance(m, torch.nn.Linear)]
+        try:
+            out, _ = forward(net, Xb, name=name)
+        finally:
+            for hook in hooks:
+                hook.remove()
+    return out, calls
 
 
 def _device(module, net):

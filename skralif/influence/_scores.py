@@ -76,8 +76,10 @@ def influence_scores(
     y_candidates : array-like of shape (k,), default=None
         Their labels. None scores every possible label.
     params : {"head", "all"} or list of str, default="head"
-        Parameters ``theta``. ``"head"`` is the last ``torch.nn.Linear`` of
-        ``net.module_`` (or the module named by the ``head`` option) with
+        Parameters ``theta``. ``"head"`` is the ``torch.nn.Linear`` of
+        ``net.module_`` whose output is the module's output (found by tracing
+        one forward pass on two training rows; or the module named by the
+        ``head`` option) with
         closed-form gradients and Hessian: ``O((n + m + k) C d)`` plus the
         solve, no per-sample autograd. ``"all"`` is every trainable parameter
         and a list names a subset; both use :mod:`torch.func` on a float64
@@ -217,7 +219,8 @@ def head_pair_scores(feats, weights, solution, proba=None) -> torch.Tensor:
 
 
 def _head_scores(net, X_tr, y_tr, X_ev, y_ev, X_c, y_c, damping, backend, batch_size, head):
-    view = HeadView.from_net(net, head, fallback=INFLUENCE_FALLBACK)
+    view = HeadView.from_net(net, take_rows(X_tr, slice(0, 2)), head,
+                             fallback=INFLUENCE_FALLBACK)
     C, W = view.n_classes, view.weights()
     feats_tr = encode(net, X_tr, view, batch_size, "X_train")
     _labels(y_tr, len(feats_tr), C, "y_train")

@@ -7,7 +7,7 @@ import torch
 from sklearn.utils import check_random_state
 
 from .._nets import HeadView, augment
-from .._pool import encode, split_estimator
+from .._pool import encode
 from .._validation import positive_int
 from ._base import QueryStrategy, kmeans_pp, nearest_distance, top_n
 
@@ -27,7 +27,11 @@ class CoresetQuery(QueryStrategy):
     Parameters
     ----------
     head : str or None, default=None
-        Name of the head module; None takes the last ``torch.nn.Linear``.
+        Name of the head, a ``torch.nn.Linear`` of the net's module. None
+        finds it by tracing one forward pass on two pool rows: the Linear,
+        called once, whose output is the module's output (possibly through
+        a final softmax, log-softmax or sigmoid). An error lists the
+        candidates when none or several qualify.
     batch_size : int or None, default=None
         Rows per forward pass. None uses the net's own inference batch size
         (skorch's ``iterator_valid__batch_size``, else ``batch_size``), so a
@@ -51,7 +55,7 @@ class CoresetQuery(QueryStrategy):
         return self._distances(estimator, X_pool, X_labeled)[1].cpu().numpy()
 
     def _distances(self, estimator, X_pool, X_labeled):
-        view = HeadView.from_net(split_estimator(estimator)[0], self.head, features_only=True)
+        view = HeadView.from_estimator(estimator, X_pool, self.head, features_only=True)
         rows = self._batch_rows(estimator, X_pool)
         feats = encode(estimator, X_pool, view, rows)
         if X_labeled is None:
@@ -89,7 +93,11 @@ class BADGEQuery(QueryStrategy):
     Parameters
     ----------
     head : str or None, default=None
-        Name of the head module; None takes the last ``torch.nn.Linear``.
+        Name of the head, a ``torch.nn.Linear`` of the net's module. None
+        finds it by tracing one forward pass on two pool rows: the Linear,
+        called once, whose output is the module's output (possibly through
+        a final softmax, log-softmax or sigmoid). An error lists the
+        candidates when none or several qualify.
     batch_size : int or None, default=None
         Rows per forward pass. None uses the net's own inference batch size
         (skorch's ``iterator_valid__batch_size``, else ``batch_size``), so a
@@ -109,7 +117,7 @@ class BADGEQuery(QueryStrategy):
         self.random_state = random_state
 
     def _embedding(self, estimator, X_pool):
-        view = HeadView.from_net(split_estimator(estimator)[0], self.head)
+        view = HeadView.from_estimator(estimator, X_pool, self.head)
         feats = encode(estimator, X_pool, view, self._batch_rows(estimator, X_pool))
         W = view.weights()
         X = augment(feats, W)

@@ -12,7 +12,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from .._nets import HeadView, check_class_labels
-from .._pool import block_features, block_rows, encode, is_dask, pool_map, split_estimator
+from .._pool import block_features, block_rows, encode, is_dask, pool_map
 from .._validation import non_negative_real, positive_int
 from ..influence._backends import check_backend
 from ..influence._objectives import HeadObjective
@@ -78,7 +78,11 @@ class RALIFQuery(QueryStrategy):
         Loss to reduce: the pseudo-labelled pool, or pool plus the labeled
         rows with their true labels.
     head : str or None, default=None
-        Name of the head module; None takes the last ``torch.nn.Linear``.
+        Name of the head, a ``torch.nn.Linear`` of the net's module. None
+        finds it by tracing one forward pass on two pool rows: the Linear,
+        called once, whose output is the module's output (possibly through
+        a final softmax, log-softmax or sigmoid). An error lists the
+        candidates when none or several qualify.
     batch_size : int or None, default=None
         Rows per forward pass. None uses the net's own inference batch size
         (skorch's ``iterator_valid__batch_size``, else ``batch_size``), so a
@@ -215,7 +219,7 @@ class RALIFQuery(QueryStrategy):
         """
         self._check_labeled(X_labeled, y_labeled)
         backend = self._backend()
-        view = HeadView.from_net(split_estimator(estimator)[0], self.head)
+        view = HeadView.from_estimator(estimator, X_pool, self.head)
         rows = self._batch_rows(estimator, X_pool)
         feats_lab = encode(estimator, X_labeled, view, rows, "X_labeled")
         over_pool = self._pool_mapper(estimator, X_pool, view, rows)

@@ -116,30 +116,6 @@ def test_numpy_scalars_are_numbers(net, digits):
                                   b.query(net, X[50:400], 5, X_labeled=X[:50]))
 
 
-class TwoHeads(torch.nn.Module):
-    """The classifier is defined before an auxiliary projection that the forward skips."""
-
-    def __init__(self):
-        super().__init__()
-        self.body = torch.nn.Sequential(torch.nn.Linear(64, 16), torch.nn.Tanh())
-        self.classifier = torch.nn.Linear(16, 10)
-        self.projection = torch.nn.Linear(16, 4)
-
-    def forward(self, X):
-        return self.classifier(self.body(X))
-
-
-@pytest.mark.parametrize("strategy", [RALIFQuery(), BADGEQuery(), CoresetQuery()], ids=ids)
-def test_strategy_head_errors_name_the_head_option(digits, strategy):
-    X, y = digits
-    net = make_net(TwoHeads, max_epochs=2).fit(X[:100], y[:100])
-    with pytest.raises(ValueError, match="strategy's `head=` option") as info:
-        strategy.query(net, X[100:200], 3, X_labeled=X[:100])
-    assert "params=" not in str(info.value)
-    named = strategy.set_params(head="classifier").query(net, X[100:200], 3, X_labeled=X[:100])
-    assert len(set(named)) == 3
-
-
 class NoBias(torch.nn.Module):
     def __init__(self):
         super().__init__()
