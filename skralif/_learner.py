@@ -17,7 +17,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
-from skorch import NeuralNet
+from skorch import NeuralNet, NeuralNetBinaryClassifier
 from skorch.dataset import ValidSplit
 from tqdm.auto import tqdm
 
@@ -447,11 +447,12 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         # continue training a copy: a refit that raises must leave ``previous`` as it was
         estimator = copy.deepcopy(previous) if reuse else self._fresh_estimator(X, len(classes))
         _check_validation_split(estimator, y_enc)
+        y_fit = _targets(estimator, y_enc, len(classes))
         with seeded_torch((self._seed + round_) % (2**31 - 1)), _interrupts_propagate(estimator):
             if reuse:
-                _partial_fit(estimator, X, y_enc)
+                _partial_fit(estimator, X, y_fit)
             else:
-                estimator.fit(X, y_enc)
+                estimator.fit(X, y_fit)
         self._check_output_width(estimator, X, len(classes))
         return estimator
 
@@ -694,6 +695,21 @@ def _encode(y, classes) -> np.ndarray:
         raise ValueError(f"Labels {sorted(set(np.asarray(y)) - set(classes))} are not in "
                          f"`classes_`={list(classes)}.")
     return idx.astype(np.int64)
+
+
+def _targets(estimator, y_enc, n_classes):
+    """What the estimator trains on: class indices, or 0./1. floats for a binary net
+    (skorch's ``NeuralNetBinaryClassifier`` and its ``BCEWithLogitsLoss``)."""
+    final, _ = split_estimator(estimator)
+    if not isinstance(final, NeuralNetBinaryClassifier):
+        return y_enc
+    if n_classes != 2:
+        raise ValueError(
+            f"A NeuralNetBinaryClassifier learns two classes; the labeled rows hold "
+            f"{n_classes}. Label rows of both classes (binary problems), or use a "
+            "NeuralNetClassifier with one output per class."
+        )
+    return y_enc.astype(np.float32)
 
 
 def _partial_fit(estimator, X, y):

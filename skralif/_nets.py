@@ -129,10 +129,13 @@ class HeadView:
         Name of the head inside ``net.module_``.
     head : torch.nn.Linear
         The head module itself (with or without a bias).
-    output : {"logits", "proba"} or None
-        What the module returns: the head's output (with a cross-entropy
-        criterion) or its softmax (with skorch's default ``NLLLoss``). None
-        when only the features are needed (no check of the output).
+    output : {"logits", "proba", "logit"} or None
+        What the module returns: the head's output (``"logits"``, with a
+        cross-entropy criterion), its softmax (``"proba"``, with skorch's
+        default ``NLLLoss``) or the one logit of a binary head (``"logit"``,
+        with ``BCEWithLogitsLoss``, as skorch's ``NeuralNetBinaryClassifier``;
+        any shape holding one value per row). None when only the features are
+        needed (no check of the output).
     fallback : str
         What the user can do when the closed forms do not apply.
     """
@@ -150,8 +153,15 @@ class HeadView:
         ``features_only``: then any criterion and output are accepted)."""
         check_fitted_net(net)
         name, head = find_head(net, probe, name, fallback)
-        return cls(net, name, head, None if features_only else output_kind(net, fallback),
-                   fallback)
+        output = None if features_only else output_kind(net, fallback)
+        if output is not None and (output == "logit") != (head.out_features == 1):
+            raise ValueError(
+                f"The head {name!r} has {head.out_features} output(s), but the net's "
+                f"criterion {type(net.criterion_).__name__} needs "
+                f"{'one (a binary logit)' if output == 'logit' else 'one per class (>= 2)'}."
+                f" {fallback}"
+            )
+        return cls(net, name, head, output, fallback)
 
     @classmethod
     def from_estimator(cls, estimator, X, name=None, features_only=False,
@@ -175,8 +185,13 @@ class HeadView:
         return self.head.weight.device
 
     @property
+    def binary(self) -> bool:
+        """Whether the head is binary-logistic (one output, two classes)."""
+        return self.head.out_features == 1
+
+    @property
     def n_classes(self) -> int:
-        return self.head.out_features
+        return 2 if self.binary else self.head.out_features
 
     @property
     def bias(self) -> bool:
@@ -185,7 +200,8 @@ class HeadView:
     def weights(self, dtype=torch.float64) -> torch.Tensor:
         """``[W | b]`` as one ``(C, d + 1)`` matrix (a copy), the layout of all
         head gradients: ``grad l(x, k) = (p - e_k) [f(x); 1]^T``. A head without
-        a bias gives ``W`` alone, ``(C, d)``, and gradients ``(p - e_k) f(x)^T``."""
+        a bias gives ``W`` alone, ``(C, d)``, and gradients ``(p - e_k) f(x)^T``.
+        A binary head has one row (see :mod:`skralif.influence._head`)."""
         W = self.head.weight.detach().to(dtype)
         if self.head.bias is None:
             return W.clone()
@@ -197,10 +213,12 @@ class HeadView:
             return
         W = self.weights(feats.dtype)
         logits = augment(feats, W) @ W.T
-        expected = logits if self.output == "logits" else torch.softmax(logits, dim=1)
+        expected = torch.softmax(logits, dim=1) if self.output == "proba" else logits
+        if self.output == "logit" and out.numel() == expected.numel():
+            out = out.reshape(expected.shape)  # one logit per row, squeezed or not
         if out.shape != expected.shape or not torch.allclose(out, expected, rtol=1e-3,
                                                              atol=1e-5):
-            what = "the" if self.output == "logits" else "the softmax of the"
+            what = "the softmax of the" if self.output == "proba" else "the"
             raise ValueError(
                 f"The net's output is not {what} output of its head {self.name!r}, "
                 f"so the head closed forms do not apply. {self.fallback}"
@@ -223,7 +241,17 @@ def augment(feats: torch.Tensor, weights: torch.Tensor | None = None, *, bias: b
 
 
 def output_kind(net, fallback: str = STRATEGY_FALLBACK) -> str:
+    """What the module returns, as the closed forms need it: ``"logits"``
+    (``CrossEntropyLoss``), ``"proba"`` (``NLLLoss`` on probabilities, skorch's
+    default) or ``"logit"`` (``BCEWithLogitsLoss``: one logit, binary)."""
     criterion = getattr(net, "criterion_", None)
+    if isinstance(criterion, torch.nn.BCEWithLogitsLoss):
+        if criterion.weight is not None or criterion.pos_weight is not None:
+            raise ValueError(
+                "The head fast path needs a plain BCEWithLogitsLoss (no `weight`, no "
+                f"`pos_weight`). {fallback}"
+            )
+        return "logit"
     if isinstance(criterion, torch.nn.CrossEntropyLoss):
         if criterion.weight is not None or criterion.label_smoothing != 0:
             raise ValueError(
@@ -234,8 +262,9 @@ def output_kind(net, fallback: str = STRATEGY_FALLBACK) -> str:
     if isinstance(criterion, torch.nn.NLLLoss) and criterion.weight is None:
         return "proba"
     raise ValueError(
-        "The head fast path needs the net's criterion to be CrossEntropyLoss or "
-        f"skorch's default NLLLoss; got {type(criterion).__name__}. {fallback}"
+        "The head fast path needs the net's criterion to be CrossEntropyLoss, skorch's "
+        f"default NLLLoss or BCEWithLogitsLoss (binary nets); got "
+        f"{type(criterion).__name__}. {fallback}"
     )
 
 

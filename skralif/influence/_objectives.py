@@ -11,7 +11,7 @@ over a chosen set of parameters ``theta`` (flattened to one vector of length
 Two objectives exist:
 
 :class:`HeadObjective`
-    ``theta`` is the head ``[W | b]`` of a softmax classifier. With
+    ``theta`` is the head ``[W | b]`` of a softmax (or binary-logistic) classifier. With
     ``x~ = [f(x); 1]`` and ``A_i = diag(p_i) - p_i p_i^T`` the closed form is
     ``H = (1/n) sum_i A_i (kron) x~_i x~_i^T + damping I``: no autograd at all.
 :class:`ParamObjective`
@@ -47,6 +47,11 @@ class HeadObjective:
     bias : bool, default=True
         Whether the head has a bias (a head built with ``bias=False`` has
         ``C x d`` parameters, and ``x~ = f(x)``).
+    binary : bool, default=False
+        A binary-logistic head (one output): ``proba`` holds the two class
+        probabilities ``(1 - p, p)``, the parameters are one row, and the
+        Hessian is ``(1/n) sum_i p_i (1 - p_i) x~_i x~_i^T + damping I``
+        (see :mod:`skralif.influence._head`).
 
     Notes
     -----
@@ -55,9 +60,11 @@ class HeadObjective:
     enter the Hessian of cross-entropy.
     """
 
-    def __init__(self, feats, proba, damping=0.0, batch_size=4096, bias=True):
+    def __init__(self, feats, proba, damping=0.0, batch_size=4096, bias=True, binary=False):
         self.X = augment(feats, bias=bias)
-        self.P = proba.to(torch.float64)
+        # diag(p) - p p^T of a binary head's one output is p (1 - p): the softmax
+        # formulas below hold unchanged with the single column p
+        self.P = proba.to(torch.float64)[:, 1:] if binary else proba.to(torch.float64)
         self.damping = float(damping)
         self.batch_size = batch_size
         self.n_train, self.dim = self.X.shape
@@ -146,6 +153,9 @@ class ParamObjective:
         self.fixed = {k: p.detach() for k, p in named.items() if k not in self.names}
         self.fixed.update(dict(self.module.named_buffers()))
         self.X, self.y = X, y
+        # binary criteria (skorch's NeuralNetBinaryClassifier) take float targets
+        binary = isinstance(net.criterion_, (torch.nn.BCEWithLogitsLoss, torch.nn.BCELoss))
+        self.label_dtype = dtype if binary else torch.int64
         self.damping = float(damping)
         self.batch_size = batch_size
         self.n_train = n_rows(X)
@@ -206,7 +216,7 @@ class ParamObjective:
         -------
         torch.Tensor (scalar)
         """
-        return self.net.get_loss(self.outputs(theta, x), y)
+        return self.net.get_loss(self.outputs(theta, x), y.to(self.label_dtype))
 
     def batch(self, X, y, sl):
         """Rows ``sl`` of ``(X, y)`` as tensors of this objective's device and dtype.
@@ -304,7 +314,8 @@ class ParamObjective:
         return (H + H.T) / 2
 
     def predicted_labels(self, X) -> torch.Tensor:
-        """Argmax of the module output (logits or probabilities) for every row.
+        """The class the net predicts for every row: the argmax of its
+        ``predict_proba`` (its own nonlinearity on the module output).
 
         Parameters
         ----------
@@ -316,10 +327,11 @@ class ParamObjective:
         torch.Tensor of shape (n_rows,)
         """
         preds = []
+        to_proba = self.net._get_predict_nonlinearity()
         with reading(self.module):
             for sl in iter_chunks(n_rows(X), self.batch_size):
                 xb = as_input(take_rows(X, sl), self.device, self.dtype)
-                preds.append(call_module(self.module, xb).argmax(dim=1))
+                preds.append(to_proba(call_module(self.module, xb)).argmax(dim=1))
         return torch.cat(preds)
 
 

@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 import torch
 
-from .._nets import INFLUENCE_FALLBACK, HeadView, augment, check_class_labels, check_fitted_net
+from .._nets import INFLUENCE_FALLBACK, HeadView, check_class_labels, check_fitted_net
 from .._pool import (
     as_input,
     batch_rows,
@@ -21,6 +21,7 @@ from .._pool import (
 )
 from .._validation import check_rows
 from ._backends import check_backend
+from ._head import head_gradient, head_pair_scores, head_proba
 from ._objectives import HeadObjective, ParamObjective
 
 __all__ = ["influence_scores"]
@@ -186,38 +187,6 @@ def _labels(y, n, n_classes, name):
 
 
 # ---------------------------------------------------------------- head path
-def head_proba(feats, weights) -> torch.Tensor:
-    """``softmax(W f(x) + b)`` for every row, in the dtype of ``weights``."""
-    return torch.softmax(augment(feats, weights) @ weights.T, dim=1)
-
-
-def head_gradient(feats, weights, labels=None, proba=None) -> torch.Tensor:
-    """Sum over rows of ``grad l(x, y) = (p - e_y) [f(x); 1]^T``, shape ``(C, d + 1)``.
-
-    ``labels`` None uses the argmax of ``p`` (pseudo labels); ``proba`` is ``p``
-    when the caller already has it.
-    """
-    X = augment(feats, weights)
-    P = head_proba(feats, weights) if proba is None else proba
-    if labels is None:
-        labels = P.argmax(dim=1)
-    R = P.clone()
-    R[torch.arange(len(R)), torch.as_tensor(labels, device=R.device)] -= 1.0
-    return R.T @ X
-
-
-def head_pair_scores(feats, weights, solution, proba=None) -> torch.Tensor:
-    """``-g_{u,k}^T s`` for every row ``u`` and class ``k``, shape ``(b, C)``.
-
-    With ``a_u = S [f(u); 1]`` (``S`` is ``s`` reshaped to ``(C, d + 1)``),
-    ``g_{u,k}^T s = p_u^T a_u - a_uk``: one matrix product per chunk. ``proba``
-    is ``p`` when the caller already has it.
-    """
-    P = head_proba(feats, weights) if proba is None else proba
-    A = augment(feats, weights) @ solution.T
-    return A - (P * A).sum(dim=1, keepdim=True)
-
-
 def _head_scores(net, X_tr, y_tr, X_ev, y_ev, X_c, y_c, damping, backend, batch_size, head):
     view = HeadView.from_net(net, take_rows(X_tr, slice(0, 2)), head,
                              fallback=INFLUENCE_FALLBACK)
@@ -225,7 +194,7 @@ def _head_scores(net, X_tr, y_tr, X_ev, y_ev, X_c, y_c, damping, backend, batch_
     feats_tr = encode(net, X_tr, view, batch_size, "X_train")
     _labels(y_tr, len(feats_tr), C, "y_train")
     objective = HeadObjective(feats_tr, head_proba(feats_tr, W), damping, batch_size,
-                              bias=view.bias)
+                              bias=view.bias, binary=view.binary)
     feats_ev = feats_tr if X_ev is X_tr else encode(net, X_ev, view, batch_size, "X_eval")
     y_ev = None if y_ev is None else _labels(y_ev, len(feats_ev), C, "y_eval")
     grad_eval = head_gradient(feats_ev, W, y_ev) / max(len(feats_ev), 1)
@@ -275,6 +244,8 @@ def _param_chunk_scores(objective, s, X_c, y_c, sl, n_classes):
 
 
 def _n_outputs(net, X):
-    """Number of classes: the width of the module's output on one row."""
+    """Number of classes: the width of the net's ``predict_proba`` on one row (two
+    for a binary net, whose module returns one logit)."""
     out, _ = forward(net, take_rows(X, slice(0, 1)), name="X_train")
-    return int(out.shape[1])
+    with torch.no_grad():
+        return int(net._get_predict_nonlinearity()(out).shape[1])

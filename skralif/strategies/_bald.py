@@ -6,7 +6,6 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-from .._nets import output_kind
 from .._pool import forward, iter_chunks, n_rows, pool_map, reading, split_estimator, take_rows
 from .._random import seeded_torch
 from .._validation import positive_int
@@ -62,7 +61,9 @@ class BALDQuery(QueryStrategy):
                 "with p > 0; add torch.nn.Dropout to the module (skralif's default net: "
                 "`module__dropout=0.2`) or use another strategy."
             )
-        softmax = output_kind(net) == "logits"
+        # the net's own nonlinearity (softmax, identity, sigmoid for binary nets):
+        # each pass gives the class probabilities predict_proba would
+        to_proba = net._get_predict_nonlinearity()
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
 
         rows = self._batch_rows(estimator, X_pool)
@@ -70,11 +71,11 @@ class BALDQuery(QueryStrategy):
         def block(rows_block, start):
             # one seed per block, from its first row: the same masks whether the
             # blocks run here in order or as Dask tasks anywhere
-            return self._block(net, transform, rows_block, rows, softmax, seed + start)
+            return self._block(net, transform, rows_block, rows, to_proba, seed + start)
 
         return np.concatenate(pool_map(block, X_pool, rows))
 
-    def _block(self, net, transform, block, rows, softmax, seed):
+    def _block(self, net, transform, block, rows, to_proba, seed):
         module = net.module_
         dropouts = [m for m in module.modules()  # this copy's own (Dask workers unpickle)
                     if isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0]
@@ -88,8 +89,7 @@ class BALDQuery(QueryStrategy):
                 probs = []
                 for _ in range(int(self.n_samples)):
                     out, _ = forward(net, Xb, train=dropouts, name="X_pool")
-                    probs.append((torch.softmax(out, dim=1) if softmax else out)
-                                 .double().cpu().numpy())
+                    probs.append(to_proba(out).double().cpu().numpy())
                 probs = np.stack(probs)
                 expected = np.mean([uncertainty(p, "entropy") for p in probs], axis=0)
                 scores.append(uncertainty(probs.mean(axis=0), "entropy") - expected)

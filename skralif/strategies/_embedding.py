@@ -9,6 +9,7 @@ from sklearn.utils import check_random_state
 from .._nets import HeadView, augment
 from .._pool import encode
 from .._validation import positive_int
+from ..influence._head import head_proba, head_residuals
 from ._base import QueryStrategy, kmeans_pp, nearest_distance, top_n
 
 _CONSTRAINTS = {"head": [str, None], "batch_size": [positive_int(), None],
@@ -120,10 +121,8 @@ class BADGEQuery(QueryStrategy):
         view = HeadView.from_estimator(estimator, X_pool, self.head)
         feats = encode(estimator, X_pool, view, self._batch_rows(estimator, X_pool))
         W = view.weights()
-        X = augment(feats, W)
-        A = torch.softmax(X @ W.T, dim=1)
-        A[torch.arange(len(A)), A.argmax(dim=1)] -= 1.0
-        return A, X
+        P = head_proba(feats, W)
+        return head_residuals(P, P.argmax(dim=1), view.binary), augment(feats, W)
 
     def _scores(self, estimator, X_pool, X_labeled, y_labeled):
         """Norm of each row's gradient embedding, ``||a_u|| ||x~_u||``."""

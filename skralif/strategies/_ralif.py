@@ -15,8 +15,8 @@ from .._nets import HeadView, check_class_labels
 from .._pool import block_features, block_rows, encode, is_dask, pool_map
 from .._validation import non_negative_real, positive_int
 from ..influence._backends import check_backend
+from ..influence._head import head_gradient, head_pair_scores, head_proba
 from ..influence._objectives import HeadObjective
-from ..influence._scores import head_gradient, head_pair_scores, head_proba
 from ._base import QueryStrategy, euclidean_to, kmeans_pp, nearest_distance
 
 __all__ = ["RALIFQuery"]
@@ -230,7 +230,7 @@ class RALIFQuery(QueryStrategy):
         if self.target == "all":
             G = G + head_gradient(feats_lab, W, self._labels(y_labeled, view.n_classes))
         objective = HeadObjective(feats_lab, head_proba(feats_lab, W), self.damping,
-                                  block_rows(rows), bias=view.bias)
+                                  block_rows(rows), bias=view.bias, binary=view.binary)
         solution = backend.inverse_hvp(objective, G.reshape(-1)).reshape(W.shape).to(W)
         n_labeled = len(feats_lab)
         # per chunk only S and the top probability come back: 16 bytes a row

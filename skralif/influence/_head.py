@@ -1,0 +1,80 @@
+"""Closed forms of a linear head under its loss: softmax cross-entropy or binary logistic.
+
+The head maps encoder features ``f(x)`` to logits through ``theta = [W | b]``
+(``W`` alone for a head without a bias), acting on ``x~ = [f(x); 1]``. With
+``p`` the class probabilities and ``y`` the label, every per-sample gradient
+is ``(p - e_y) x~^T`` and the Hessian of the mean loss is
+``(1/n) sum_i (diag(p_i) - p_i p_i^T) (kron) x~_i x~_i^T``: no autograd.
+
+**Binary heads.** A head with one output trained with ``BCEWithLogitsLoss``
+(skorch's ``NeuralNetBinaryClassifier``) is exactly a two-class softmax whose
+first logit is fixed at 0: the class probabilities are ``(1 - p, p)`` with
+``p = sigmoid(z)``. So every formula here is the softmax one on the logits
+``[0, z]``, restricted to the head's single row of parameters: the gradient
+becomes ``(p - y) x~^T`` and the Hessian ``(1/n) sum_i p_i (1 - p_i) x~_i x~_i^T``.
+A head is binary exactly when its weights have one row.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .._nets import augment
+
+__all__ = ["head_proba", "head_residuals", "head_gradient", "head_pair_scores"]
+
+
+def _is_binary(weights) -> bool:
+    return weights.shape[0] == 1
+
+
+def _with_zero_logit(A: torch.Tensor) -> torch.Tensor:
+    """``[0, a]`` per row: a binary head's one column as the second of two classes."""
+    return torch.cat([torch.zeros_like(A), A], dim=1)
+
+
+def head_proba(feats, weights) -> torch.Tensor:
+    """Class probabilities ``softmax(W f(x) + b)`` (binary: ``(1 - p, p)``), shape
+    ``(n, C)``, in the dtype of ``weights``."""
+    logits = augment(feats, weights) @ weights.T
+    if _is_binary(weights):
+        logits = _with_zero_logit(logits)
+    return torch.softmax(logits, dim=1)
+
+
+def head_residuals(proba, labels, binary=False) -> torch.Tensor:
+    """The gradient of each row's loss with respect to the head's outputs.
+
+    ``p - e_y`` for a softmax head, shape ``(n, C)``; ``p - y``, shape
+    ``(n, 1)``, for a binary head (``proba`` still holds both classes).
+    """
+    R = proba.clone()
+    R[torch.arange(len(R)), torch.as_tensor(labels, device=R.device)] -= 1.0
+    return R[:, 1:] if binary else R
+
+
+def head_gradient(feats, weights, labels=None, proba=None) -> torch.Tensor:
+    """Sum over rows of ``grad l(x, y) = (p - e_y) [f(x); 1]^T``, shaped like ``weights``.
+
+    ``labels`` None uses the argmax of ``p`` (pseudo labels); ``proba`` is ``p``
+    when the caller already has it.
+    """
+    P = head_proba(feats, weights) if proba is None else proba
+    if labels is None:
+        labels = P.argmax(dim=1)
+    return head_residuals(P, labels, _is_binary(weights)).T @ augment(feats, weights)
+
+
+def head_pair_scores(feats, weights, solution, proba=None) -> torch.Tensor:
+    """``-g_{u,k}^T s`` for every row ``u`` and class ``k``, shape ``(b, C)``.
+
+    With ``a_u = S [f(u); 1]`` (``S`` is ``s`` shaped like ``weights``),
+    ``g_{u,k}^T s = p_u^T a_u - a_uk``: one matrix product per chunk (for a
+    binary head, ``a_u`` is ``[0, a_u]``). ``proba`` is ``p`` when the caller
+    already has it.
+    """
+    P = head_proba(feats, weights) if proba is None else proba
+    A = augment(feats, weights) @ solution.T
+    if _is_binary(weights):
+        A = _with_zero_logit(A)
+    return A - (P * A).sum(dim=1, keepdim=True)
