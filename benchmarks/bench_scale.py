@@ -29,7 +29,7 @@ def peak_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def make_net():
+def make_net(device="cpu"):
     import torch
     from skorch import NeuralNetClassifier
 
@@ -42,15 +42,18 @@ def make_net():
     torch.manual_seed(0)
     net = NeuralNetClassifier(MLPModule, module__in_features=D_IN, module__n_classes=10,
                               module__hidden_units=(64,), criterion=torch.nn.CrossEntropyLoss,
-                              max_epochs=5, train_split=None, verbose=0)
+                              max_epochs=5, train_split=None, verbose=0,
+                              iterator_valid__batch_size=4096, device=device)
     return net.fit(X, y), X, y, centers
 
 
-def one(mode, n_pool, strategy_name):
+def one(mode, n_pool, strategy_name, device):
     """Run one measurement and print it as JSON (called in a subprocess)."""
+    import torch
+
     from skralif.evaluation import make_strategy
 
-    net, X_lab, y_lab, centers = make_net()
+    net, X_lab, y_lab, centers = make_net(device)
     strategy = make_strategy(strategy_name)
     if "random_state" in strategy.get_params():
         strategy.set_params(random_state=0)
@@ -70,20 +73,29 @@ def one(mode, n_pool, strategy_name):
                                     dashboard_address=None, host="127.0.0.1")
         pool = da.random.default_rng(1).standard_normal((n_pool, D_IN), chunks=(2**16, D_IN))
         pool = pool.astype(np.float32)
+    cuda = device.startswith("cuda")
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        gpu_before = torch.cuda.memory_allocated()
     before = rss_mib()
     start = time.perf_counter()
     picks = strategy.query(net, pool, QUERY, X_labeled=X_lab, y_labeled=y_lab)
+    if cuda:
+        torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     extra = max(peak_mib() - before, 0.0)
+    gpu_extra = (torch.cuda.max_memory_allocated() - gpu_before) / 2**20 if cuda else 0.0
     if client is not None:
         client.close()
     pool_mib = n_pool * D_IN * 4 / 2**20
     print(json.dumps(dict(mode=mode, n=n_pool, strategy=strategy_name, seconds=seconds,
-                          extra_mib=extra, pool_mib=pool_mib, picks=len(set(picks)))))
+                          extra_mib=extra, gpu_extra_mib=gpu_extra, pool_mib=pool_mib,
+                          picks=len(set(picks)))))
 
 
-def measure(mode, n_pool, strategy):
-    out = subprocess.run([sys.executable, __file__, "--one", mode, str(n_pool), strategy],
+def measure(mode, n_pool, strategy, device):
+    out = subprocess.run([sys.executable, __file__, "--one", mode, str(n_pool), strategy, device],
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -93,26 +105,35 @@ def main():
     parser.add_argument("--pools", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--strategies", nargs="+", default=["ralif", "ralif-lowmem", "entropy"])
     parser.add_argument("--modes", nargs="+", default=["memory", "dask"])
-    parser.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--device", default="cpu", help="torch device of the net")
+    parser.add_argument("--one", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        return one(args.one[0], int(args.one[1]), args.one[2])
+        return one(args.one[0], int(args.one[1]), args.one[2], args.one[3])
+    cuda = args.device.startswith("cuda")
     rows = []
     for strategy in args.strategies:
         for mode in args.modes:
             for n_pool in args.pools:
-                r = measure(mode, n_pool, strategy)
+                r = measure(mode, n_pool, strategy, args.device)
                 rows.append([strategy, mode, f"{n_pool:,}", f"{r['seconds']:.2f}",
                              f"{r['seconds'] / n_pool * 1e6:.2f}", f"{r['pool_mib']:.0f}",
-                             f"{r['extra_mib']:.0f}"])
+                             f"{r['extra_mib']:.0f}"]
+                            + ([f"{r['gpu_extra_mib']:.0f}"] if cuda else []))
                 print(rows[-1], flush=True)
     body = (f"Query of {QUERY} rows, {N_LABELED:,} labeled rows, 64-64-10 MLP, float32 pool of "
             f"{D_IN} features. *Extra peak*: peak resident memory during the query minus "
             "resident memory before it (client process only for Dask; the Dask pool is "
             "generated on the 2 workers, so it is never in the client).\n\n"
             + markdown_table(["strategy", "pool", "rows", "seconds", "us per row",
-                              "pool array (MiB)", "extra peak (MiB)"], rows))
-    write_section("bench_scale", body)
+                              "pool array (MiB)", "extra peak (MiB)"]
+                             + (["GPU extra peak (MiB)"] if cuda else []), rows))
+    name = "bench_scale"
+    if cuda:
+        import torch
+
+        name += f" ({args.device}: {torch.cuda.get_device_name(args.device)})"
+    write_section(name, body)
 
 
 if __name__ == "__main__":

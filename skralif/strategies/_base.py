@@ -173,20 +173,20 @@ def top_n(scores: np.ndarray, n: int) -> np.ndarray:
 def kmeans_pp(distance_to, size: int, n: int, rng, first: int, min_dist=None) -> np.ndarray:
     """k-means++ seeding (D^2 sampling) of ``n`` of ``size`` rows, starting at ``first``.
 
-    ``distance_to(i)`` returns the distances (float64 tensor, shape ``(size,)``)
-    of every row to row ``i``. ``min_dist`` (optional) is each row's distance to
+    ``distance_to(i)`` returns the distances (a tensor of shape ``(size,)``) of
+    every row to row ``i``. ``min_dist`` (optional) is each row's distance to
     the nearest already-chosen point outside the rows (the labeled set), so the
     sampling avoids what is already labeled. Rows at distance 0 from every
     choice are picked, uniformly, only once no positive distance is left.
-    Cost: ``n`` calls of ``distance_to``.
+    Everything stays on the device of the distances: per pick only the drawn
+    index crosses to the host. Cost: ``n`` calls of ``distance_to``.
     """
-    dist = torch.full((size,), float("inf"), dtype=torch.float64)
-    if min_dist is not None:
-        dist = torch.minimum(dist, min_dist.cpu().to(dist))
     picks = [int(first)]
+    dist = None if min_dist is None else min_dist.to(torch.float64)
     for _ in range(n - 1):
-        dist = torch.minimum(dist, distance_to(picks[-1]).cpu().to(dist))
-        dist[picks] = 0.0
+        new = distance_to(picks[-1]).to(torch.float64)
+        dist = new if dist is None else torch.minimum(dist, new.to(dist.device))
+        dist[torch.as_tensor(picks, device=dist.device)] = 0.0
         picks.append(_d2_sample(dist, rng, picks))
     return np.asarray(picks, dtype=np.int64)
 
@@ -198,12 +198,18 @@ def euclidean_to(feats: torch.Tensor):
 
 
 def _d2_sample(dist, rng, picks):
-    weights = (dist**2).cpu().numpy()
-    total = weights.sum()
+    """One index drawn with probability proportional to ``dist**2``, on its device.
+
+    The draw consumes one ``rng.random_sample()`` and inverts the cumulative
+    weights, as ``rng.choice(size, p=weights)`` does.
+    """
+    cdf = torch.cumsum(dist * dist, dim=0)
+    total = float(cdf[-1])
     if not np.isfinite(total) or total <= 0:
-        free = np.setdiff1d(np.arange(len(weights)), picks)
+        free = np.setdiff1d(np.arange(len(dist)), picks)
         return int(rng.choice(free))
-    return int(rng.choice(len(weights), p=weights / total))
+    u = torch.tensor([rng.random_sample() * total], dtype=cdf.dtype, device=cdf.device)
+    return min(int(torch.searchsorted(cdf, u, right=True)), len(dist) - 1)
 
 
 def nearest_distance(feats: torch.Tensor, others: torch.Tensor):
