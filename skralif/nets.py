@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from skorch import NeuralNetClassifier
 
-__all__ = ["MLPModule", "default_net"]
+__all__ = ["MLPModule", "FrozenEncoder", "default_net"]
 
 
 class MLPModule(torch.nn.Module):
@@ -45,6 +45,78 @@ class MLPModule(torch.nn.Module):
         torch.Tensor of shape (batch, n_classes)
         """
         return self.head(self.body(X.reshape(len(X), -1)))
+
+
+class FrozenEncoder(torch.nn.Module):
+    """A pretrained encoder, frozen and shared by every copy of the net that holds it.
+
+    Wrap a pretrained backbone in it and pass it as a module parameter
+    (``NeuralNetClassifier(MyModule, module__encoder=FrozenEncoder(backbone))``):
+
+    - its parameters get ``requires_grad=False`` and it stays in eval mode
+      (batch-norm statistics and dropout are frozen too), so training the
+      net trains only the rest of the module, the head;
+    - its forward pass runs without autograd, so training keeps no encoder
+      activations;
+    - ``copy.deepcopy`` returns the same object, so ``sklearn.base.clone``
+      and the learner's refits from scratch every round share the one
+      encoder instead of copying its weights. Pickling (Dask workers, saving
+      a learner) still writes a full copy, and so does deep-copying a
+      *fitted* skorch net (skorch copies its module by serializing it): a
+      learner with ``warm_start=True`` holds one extra encoder per refit
+      while it trains.
+
+    Parameters
+    ----------
+    encoder : torch.nn.Module
+        The pretrained module; frozen in place.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skralif.nets import FrozenEncoder
+    >>> import copy
+    >>> frozen = FrozenEncoder(torch.nn.Linear(4, 2))
+    >>> copy.deepcopy(frozen) is frozen, frozen.encoder.weight.requires_grad
+    (True, False)
+    """
+
+    def __init__(self, encoder):
+        super().__init__()
+        self.encoder = encoder.requires_grad_(False).eval()
+
+    def forward(self, X):
+        """The encoder's output, computed without autograd.
+
+        Parameters
+        ----------
+        X : torch.Tensor
+            Inputs of the encoder.
+
+        Returns
+        -------
+        torch.Tensor
+        """
+        with torch.no_grad():
+            return self.encoder(X)
+
+    def train(self, mode=True):
+        """Stay in eval mode whatever ``mode`` is asked for (the encoder is frozen).
+
+        Parameters
+        ----------
+        mode : bool, default=True
+            Ignored.
+
+        Returns
+        -------
+        self : FrozenEncoder
+        """
+        return super().train(False)
+
+    def __deepcopy__(self, memo):
+        memo[id(self)] = self
+        return self
 
 
 def default_net(**params) -> NeuralNetClassifier:

@@ -23,6 +23,7 @@ Two objectives exist:
 from __future__ import annotations
 
 import copy
+import io
 
 import torch
 from torch.func import functional_call, grad, jvp, vmap
@@ -144,7 +145,7 @@ class ParamObjective:
     def __init__(self, net, names, X, y, damping=0.0, batch_size=4096, dtype=torch.float64):
         self.net = net
         with reading(net.module_):  # a consistent copy, even while other threads read
-            self.module = copy.deepcopy(net.module_).to(dtype).eval()
+            self.module = _private_copy(net.module_).to(dtype).eval()
         self.dtype = dtype
         named = dict(self.module.named_parameters())
         self.names = list(names)
@@ -333,6 +334,23 @@ class ParamObjective:
                 xb = as_input(take_rows(X, sl), self.device, self.dtype)
                 preds.append(to_proba(call_module(self.module, xb)).argmax(dim=1))
         return torch.cat(preds)
+
+
+def _private_copy(module):
+    """A copy of ``module`` that shares no parameter with it.
+
+    ``copy.deepcopy`` is enough unless a submodule shares itself on copy
+    (:class:`skralif.nets.FrozenEncoder`); casting that copy to float64 would
+    cast the live encoder, so such modules are copied through serialization.
+    """
+    copied = copy.deepcopy(module)
+    live = {p.data_ptr() for p in module.parameters()}
+    if not any(p.data_ptr() in live for p in copied.parameters()):
+        return copied
+    buffer = io.BytesIO()
+    torch.save(module, buffer)
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=False)
 
 
 def _unsqueeze(x):
