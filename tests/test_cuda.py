@@ -51,6 +51,7 @@ def test_cnn_query_gpu_memory_follows_predict_proba():
     X = rng.randn(3000, 3, 32, 32).astype(np.float32)
     y = rng.randint(0, 10, 3000)
     net = make_net(CNN, max_epochs=1, batch_size=64, device="cuda").fit(X[:64], y[:64])
+    # (inference batch: the net's batch_size, 64)
 
     def peak(call):
         torch.cuda.synchronize()

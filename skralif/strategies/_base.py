@@ -192,9 +192,19 @@ def kmeans_pp(distance_to, size: int, n: int, rng, first: int, min_dist=None) ->
 
 
 def euclidean_to(feats: torch.Tensor):
-    """``distance_to`` for :func:`kmeans_pp` in the Euclidean space of ``feats``."""
-    feats = feats.to(torch.float64)
-    return lambda i: torch.linalg.vector_norm(feats - feats[i], dim=1)
+    """``distance_to`` for :func:`kmeans_pp` in the Euclidean space of ``feats``.
+
+    Distances are computed in float64, in chunks of about 2**20 values (8 MiB),
+    from ``feats`` as they are stored: no float64 copy of the whole set is made.
+    """
+    rows = max(1, 2**20 // max(feats.shape[1], 1))
+
+    def distance_to(i):
+        center = feats[i].to(torch.float64)
+        return torch.cat([torch.linalg.vector_norm(feats[sl].to(torch.float64) - center, dim=1)
+                          for sl in iter_chunks(len(feats), rows)])
+
+    return distance_to
 
 
 def _d2_sample(dist, rng, picks):
@@ -215,12 +225,13 @@ def _d2_sample(dist, rng, picks):
 def nearest_distance(feats: torch.Tensor, others: torch.Tensor):
     """Distance from every row of ``feats`` to its nearest row of ``others``.
 
-    Chunked so that each distance table holds about 2**22 entries (32 MiB).
+    Computed in float64, in chunks of rows whose inputs and distance table hold
+    about 2**20 values each (8 MiB), from ``feats`` as they are stored.
     """
     if len(others) == 0:
         return torch.full((len(feats),), float("inf"), dtype=torch.float64, device=feats.device)
     others = others.to(torch.float64)
-    rows = max(1, 2**22 // len(others))
+    rows = max(1, 2**20 // max(len(others), feats.shape[1], 1))
     out = [torch.cdist(feats[sl].to(torch.float64), others).min(dim=1).values
            for sl in iter_chunks(len(feats), rows)]
     return torch.cat(out)

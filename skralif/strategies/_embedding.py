@@ -10,7 +10,7 @@ from .._nets import HeadView, augment
 from .._pool import encode
 from .._validation import positive_int
 from ..influence._head import head_proba, head_residuals
-from ._base import QueryStrategy, kmeans_pp, nearest_distance, top_n
+from ._base import QueryStrategy, euclidean_to, kmeans_pp, nearest_distance, top_n
 
 _CONSTRAINTS = {"head": [str, None], "batch_size": [positive_int(), None],
                 "random_state": ["random_state"]}
@@ -67,14 +67,14 @@ class CoresetQuery(QueryStrategy):
 
     def _select(self, estimator, X_pool, n, X_labeled, y_labeled):
         feats, dist = self._distances(estimator, X_pool, X_labeled)
-        feats = feats.to(torch.float64)
+        distance_to = euclidean_to(feats)
         if torch.isinf(dist).all():  # nothing labeled: a seeded random first center
             first = check_random_state(self.random_state).randint(len(dist))
         else:
             first = int(torch.argmax(dist))  # ties: the lowest index
         picks = [first]
         for _ in range(n - 1):
-            dist = torch.minimum(dist, torch.linalg.vector_norm(feats - feats[picks[-1]], dim=1))
+            dist = torch.minimum(dist, distance_to(picks[-1]))
             dist[picks] = -1.0
             picks.append(int(torch.argmax(dist)))
         return np.asarray(picks, dtype=np.int64)

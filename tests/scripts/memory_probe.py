@@ -1,10 +1,14 @@
-"""Peak memory of reading a CNN over an image pool: ``predict_proba`` versus each strategy.
+"""Peak memory of reading a net over a pool: ``predict_proba`` versus each strategy.
 
 Run as a script (a fresh process, so nothing else inflates its peak):
-``python memory_probe.py N_POOL [STRATEGY ...]``. Prints one JSON object mapping
+``python memory_probe.py {cnn,mlp} N_POOL [STRATEGY ...]``: a CNN over 3x32x32 images
+(inference batch 64) or a 784-512-256-10 MLP (inference batch 4,096). Prints one JSON object mapping
 ``"predict_proba"`` and each strategy to the rise of peak resident memory (MiB)
-during that call over the memory resident just before it. The peak is reset
-before each call through ``/proc/self/clear_refs`` (Linux).
+during that call over the memory resident just before it, and ``"hessian"`` to
+the size (MiB) of RALIF's dense float64 head Hessian, a constant of the net. The
+peak is reset before each call through ``/proc/self/clear_refs`` (Linux). Run it
+with ``MALLOC_MMAP_THRESHOLD_=1048576`` to measure live memory: glibc otherwise
+serves freed multi-MiB blocks from its heap and keeps them resident.
 """
 
 import ctypes
@@ -51,6 +55,25 @@ class CNN(torch.nn.Module):
         return self.head(self.body(X))
 
 
+class MLP(torch.nn.Module):
+    """784-512-256 ReLU MLP (dropout 0.1) and a linear head."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = torch.nn.Sequential(
+            torch.nn.Linear(784, 512), torch.nn.ReLU(), torch.nn.Dropout(0.1),
+            torch.nn.Linear(512, 256), torch.nn.ReLU(),
+        )
+        self.head = torch.nn.Linear(256, 10)
+
+    def forward(self, X):
+        return self.head(self.body(X))
+
+
+#: net kind -> (module, row shape, training and inference batch sizes)
+NETS = {"cnn": (CNN, (3, 32, 32), 64, 64), "mlp": (MLP, (784,), 64, 4096)}
+
+
 def _status(key):
     with open("/proc/self/status") as f:
         for line in f:
@@ -70,18 +93,23 @@ def peak_rise(call):
     return _status("VmHWM") - before
 
 
-def main(n_pool, names):
+def main(kind, n_pool, names):
     warnings.simplefilter("ignore")  # an almost untrained net: RALIF warns of exclusions
     torch.set_num_threads(2)
     torch.manual_seed(0)
+    module, shape, train_batch, infer_batch = NETS[kind]
     rng = np.random.RandomState(0)
-    X = rng.randn(n_pool, 3, 32, 32).astype(np.float32)
+    X = rng.randn(n_pool, *shape).astype(np.float32)
     y = rng.randint(0, 10, n_pool)
-    net = NeuralNetClassifier(CNN, criterion=torch.nn.CrossEntropyLoss, max_epochs=1,
-                              batch_size=64, train_split=None, verbose=0)
+    net = NeuralNetClassifier(module, criterion=torch.nn.CrossEntropyLoss, max_epochs=1,
+                              batch_size=train_batch, iterator_valid__batch_size=infer_batch,
+                              train_split=None, verbose=0)
     net.fit(X[:64], y[:64])
     kw = dict(X_labeled=X[:64], y_labeled=y[:64])
-    out = {"predict_proba": peak_rise(lambda: net.predict_proba(X))}
+    head = net.module_.head
+    side = (head.in_features + 1) * head.out_features  # RALIF's exact Hessian: side x side
+    out = {"hessian": side * side * 8 / 2**20,
+           "predict_proba": peak_rise(lambda: net.predict_proba(X))}
     for name in names:
         strategy = STRATEGIES[name]()
         out[name] = peak_rise(lambda s=strategy: s.query(net, X, 10, **kw))
@@ -89,4 +117,4 @@ def main(n_pool, names):
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), sys.argv[2:])
+    main(sys.argv[1], int(sys.argv[2]), sys.argv[3:])
