@@ -3,11 +3,13 @@
 Every strategy has ``query(estimator, X_pool, n, *, X_labeled=None,
 y_labeled=None)`` returning ``n`` distinct indices best first, and
 ``score_samples`` returning the scores it ranks by (higher first, ``NaN`` for
-excluded rows).
+excluded rows). Label-free strategies (random, TypiClust, ProbCover) also
+run with ``estimator=None``: they pick the first rows to label.
 """
 
 from ._bald import BALDQuery
 from ._base import QueryStrategy
+from ._coldstart import ProbCoverQuery, TypiClustQuery
 from ._embedding import BADGEQuery, CoresetQuery
 from ._ralif import RALIFQuery
 from ._uncertainty import RandomQuery, UncertaintyQuery, uncertainty
@@ -20,5 +22,7 @@ __all__ = [
     "CoresetQuery",
     "BADGEQuery",
     "BALDQuery",
+    "TypiClustQuery",
+    "ProbCoverQuery",
     "uncertainty",
 ]

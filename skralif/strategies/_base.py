@@ -47,6 +47,8 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
 
     #: whether ``estimator`` must be a skorch net (or a Pipeline ending in one)
     needs_net = False
+    #: whether ``estimator`` may be None (label-free strategies: random, cold start)
+    label_free = False
 
     _parameter_constraints: dict = {}
 
@@ -59,7 +61,8 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
             Fitted skorch ``NeuralNetClassifier``, or fitted ``Pipeline`` whose
             last step is one (``X`` then goes through the preceding steps).
             Strategies that use only ``predict_proba`` accept any fitted
-            classifier.
+            classifier; label-free ones (random, TypiClust, ProbCover) accept
+            None.
         X_pool : array-like of shape (n_pool, ...)
             Unlabeled rows to choose from. Any numeric dtype; values are cast
             to the dtype the net computes in and must be finite after the cast.
@@ -88,7 +91,8 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
         ----------
         estimator : estimator
             Fitted skorch ``NeuralNetClassifier`` or ``Pipeline`` ending in one
-            (any fitted classifier for probability-only strategies).
+            (any fitted classifier for probability-only strategies, None for
+            label-free ones).
         X_pool : array-like of shape (n_pool, ...)
             Unlabeled rows.
         X_labeled : array-like of shape (n_labeled, ...), default=None
@@ -124,7 +128,11 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
         net, _ = split_estimator(estimator)
         if self.needs_net:
             check_fitted_net(net, "estimator")
-        else:
+        elif estimator is None and not self.label_free:
+            raise TypeError(f"{type(self).__name__} needs a fitted classifier as `estimator`; "
+                            "got None. Only label-free strategies (RandomQuery, "
+                            "TypiClustQuery, ProbCoverQuery) run without one.")
+        elif estimator is not None:
             check_is_fitted(estimator)
         # raw rows go straight into a bare net: check them in the dtype it computes in
         dtype = (net_dtype(net.module_) if isinstance(net, NeuralNet)

@@ -16,6 +16,9 @@ __all__ = ["RandomQuery", "UncertaintyQuery", "uncertainty"]
 class RandomQuery(QueryStrategy):
     """Uniformly random queries: the baseline every strategy must beat.
 
+    Label-free: ``estimator`` may be None, so it also draws a plain random
+    initial set (``ActiveLearningClassifier(initial_strategy=RandomQuery())``).
+
     Parameters
     ----------
     random_state : int, RandomState instance or None, default=None
@@ -30,6 +33,8 @@ class RandomQuery(QueryStrategy):
     >>> RandomQuery(random_state=0).query(clf, np.zeros((5, 1)), 3)
     array([1, 2, 0])
     """
+
+    label_free = True
 
     _parameter_constraints: dict = {"random_state": ["random_state"]}
 
