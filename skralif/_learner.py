@@ -11,6 +11,7 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, _fit_context, clone
+from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils import check_random_state
@@ -58,14 +59,32 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         Cloned at fit; a ``random_state`` left None is seeded from this
         learner's ``random_state``.
     initial_size : int or float, default=20
-        Simulated mode: labeled rows drawn before the first query (a float in
-        (0, 1) is a share of the labelable rows). The draw is stratified when
-        every class has at least two rows and ``initial_size`` is at least the
-        number of classes.
+        Simulated mode: labeled rows chosen before the first query (a float
+        in (0, 1) is a share of the labelable rows), by ``initial_strategy``.
     query_size : int, default=10
         Rows per query (the default ``n`` of :meth:`query`).
     n_queries : int, default=0
         Simulated rounds; 0 selects interactive mode.
+    initial_strategy : QueryStrategy or None, default=None
+        Chooses the first rows to label, before any model exists: a
+        label-free strategy such as :class:`~skralif.strategies.TypiClustQuery`,
+        :class:`~skralif.strategies.ProbCoverQuery` or
+        :class:`~skralif.strategies.RandomQuery` (a plain random draw). It
+        sees ``X`` through the preprocessing steps of a Pipeline
+        ``estimator``, fitted on all of ``X`` (no label is used). Simulated
+        mode: it picks the ``initial_size`` initial rows. Interactive mode:
+        :meth:`fit` accepts a ``y`` with every label missing, :meth:`query`
+        then proposes the first batch with it, and the first :meth:`teach`
+        trains the first model; from then on ``query_strategy`` queries.
+        None keeps the stratified draw of simulated mode: stratified when
+        every class has at least two rows and ``initial_size`` is at least
+        the number of classes, which *peeks at the oracle's labels* (a real
+        project cannot stratify what it has not labeled; use
+        ``RandomQuery()`` for an honest random start).
+    stopping_criterion : StoppingCriterion or None, default=None
+        See :mod:`skralif.stopping`. Cloned at fit and updated after every
+        fit; its value is recorded in ``history_``, its decision in
+        ``should_stop_``, and a simulated :meth:`fit` ends when it says stop.
     missing_label : scalar, default=-1
         Marks unlabeled rows in ``y`` (``None`` and ``np.nan`` work too). In
         simulated mode such rows are ignored: the oracle cannot label them.
@@ -102,15 +121,26 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         For each row given to :meth:`fit`: 0 if labeled at the start, ``k`` if
         labeled in round ``k`` (revealed, or taught from the stored pool),
         -1 if never labeled.
+    initial_strategy_ : QueryStrategy or None
+        The initial strategy in use.
+    stopping_criterion_ : StoppingCriterion or None
+        The criterion, updated after every fit.
+    should_stop_ : bool
+        Whether the stopping criterion said stop after the last fit (False
+        without one).
     n_iter_ : int
         Query rounds completed (interactive: calls of :meth:`teach`).
-    termination_condition_ : {"max_queries", "pool_exhausted", "interactive"}
+    termination_condition_ : {"max_queries", "pool_exhausted", \
+            "stopping_criterion", "interactive"}
         Why simulation stopped, or ``"interactive"``.
     history_ : list of dict
         One record per fit: ``round``, ``n_labeled``, ``fit_seconds``,
         ``query_seconds`` (the query that followed; NaN for the last round and
-        in interactive mode) and ``pool_accuracy`` (simulated mode: accuracy
-        on the labelable rows not yet revealed; NaN otherwise).
+        in interactive mode), ``pool_accuracy`` (simulated mode: accuracy
+        on the labelable rows not yet revealed; NaN otherwise) and
+        ``stopping_value`` (the stopping criterion's value; NaN without one).
+        An interactive session started with no label has no record until the
+        first :meth:`teach`.
 
     Examples
     --------
@@ -134,6 +164,8 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
                          Interval(Real, 0, 1, closed="neither")],
         "query_size": [Interval(Integral, 1, None, closed="left")],
         "n_queries": [Interval(Integral, 0, None, closed="left")],
+        "initial_strategy": [HasMethods(["query", "score_samples"]), None],
+        "stopping_criterion": [HasMethods(["update"]), None],
         "missing_label": "no_validation",
         "warm_start": ["boolean"],
         "random_state": ["random_state"],
@@ -148,6 +180,8 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         initial_size=20,
         query_size=10,
         n_queries=0,
+        initial_strategy=None,
+        stopping_criterion=None,
         missing_label=-1,
         warm_start=False,
         random_state=None,
@@ -158,6 +192,8 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         self.initial_size = initial_size
         self.query_size = query_size
         self.n_queries = n_queries
+        self.initial_strategy = initial_strategy
+        self.stopping_criterion = stopping_criterion
         self.missing_label = missing_label
         self.warm_start = warm_start
         self.random_state = random_state
@@ -259,19 +295,29 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
 
     def _fit_rounds(self, X, y):
         X, y, missing = self._check_fit_data(X, y)
-        if missing.all():
+        if missing.all() and (self.n_queries > 0 or self.initial_strategy is None):
             raise ValueError(
                 f"`y` has no labeled row: every label is `missing_label`="
                 f"{self.missing_label!r}, None or NaN; label at least one row per class "
-                "you expect."
+                "you expect, or pass `initial_strategy` (e.g. TypiClustQuery()) to start "
+                "an interactive session from zero labels."
             )
         rng = check_random_state(self.random_state)
         self._seed = int(rng.randint(2**31 - 1))
-        self.query_strategy_ = self._make_strategy(rng)
+        self.query_strategy_ = self._make_strategy(
+            RALIFQuery() if self.query_strategy is None else self.query_strategy, rng)
+        self.initial_strategy_ = (None if self.initial_strategy is None
+                                  else self._make_strategy(self.initial_strategy, rng))
+        self.stopping_criterion_ = (None if self.stopping_criterion is None
+                                    else clone(self.stopping_criterion))
+        self.should_stop_ = False
         self._check_strategy_fits_estimator()
         self._warn_module_instance()
         self.classes_ = self._classes(y[~missing])
-        if self.n_queries == 0:
+        if self.n_queries == 0 and missing.all():
+            self._start_cold(X, y)
+            yield self
+        elif self.n_queries == 0:
             self._fit_interactive(X, y, missing)
             yield self
         else:
@@ -287,10 +333,34 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         self.labeled_iter_ = np.where(missing, -1, 0)
         self.n_iter_, self.termination_condition_ = 0, "interactive"
         self.history_ = [_record(0, len(labeled), seconds)]
+        self._update_stopping(self.stopping_criterion_)
+
+    def _start_cold(self, X, y):
+        """An interactive session with no label yet: no model until the first teach."""
+        self.__dict__.pop("estimator_", None)
+        self._cold_steps = self._fitted_preprocessing(X)
+        self.X_labeled_, self.y_labeled_ = X[:0], y[:0]
+        self._pool_index = np.arange(len(X))
+        self.X_pool_ = X
+        self.labeled_iter_ = np.full(len(X), -1)
+        self.n_iter_, self.termination_condition_ = 0, "interactive"
+        self.history_ = []
+
+    def _fitted_preprocessing(self, X):
+        """The Pipeline's steps before the classifier, fitted on ``X`` without labels
+        (None without a Pipeline): the space the initial strategy sees."""
+        if not isinstance(self.estimator, Pipeline) or len(self.estimator.steps) < 2:
+            return None
+        return clone(self.estimator[:-1]).fit(X)
+
+    def _initial_query(self, X, n, steps):
+        """``n`` rows of ``X`` chosen by the initial strategy, in the preprocessed space."""
+        Xt = X if steps is None else steps.transform(X)
+        return self.initial_strategy_.query(None, Xt, n)
 
     def _fit_simulated(self, X, y, missing, rng):
         labelable = np.flatnonzero(~missing)
-        labeled = self._initial_draw(y, labelable, rng)
+        labeled = self._initial_draw(X, y, labelable, rng)
         self.labeled_iter_ = np.full(len(X), -1)
         self.labeled_iter_[labeled] = 0
         self.history_, self.estimator_, self.termination_condition_ = [], None, "max_queries"
@@ -298,13 +368,16 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         for round_ in range(self.n_queries + 1):
             pool = self._fit_round(X, y, labelable, labeled, round_)
             bar.update(1)
-            if round_ == self.n_queries or len(pool) == 0:
+            if round_ == self.n_queries or len(pool) == 0 or self.should_stop_:
                 bar.close()
             yield self
             if round_ == self.n_queries:
                 break  # the final fit: nothing more to reveal
             if len(pool) == 0:
                 self.termination_condition_ = "pool_exhausted"
+                break
+            if self.should_stop_:
+                self.termination_condition_ = "stopping_criterion"
                 break
             picks, self.history_[-1]["query_seconds"] = _timed(
                 self._query_rows, self.estimator_, X[pool], min(self.query_size, len(pool)),
@@ -322,9 +395,20 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         self.history_.append(_record(round_, len(labeled), seconds, accuracy))
         self.X_labeled_, self.y_labeled_ = X[labeled], y[labeled]
         self.X_pool_, self.n_iter_ = X[pool], round_
+        self._update_stopping(self.stopping_criterion_)
         return pool
 
-    def _initial_draw(self, y, labelable, rng):
+    def _update_stopping(self, criterion):
+        """Update ``criterion`` (this fit's) and record its value and decision."""
+        if criterion is None:
+            return
+        value = criterion.update(self.estimator_, self.X_pool_, X_labeled=self.X_labeled_,
+                                 y_labeled=_encode(self.y_labeled_, self.classes_),
+                                 n=min(self.query_size, max(len(self.X_pool_), 1)))
+        self.history_[-1]["stopping_value"] = value
+        self.stopping_criterion_, self.should_stop_ = criterion, criterion.stop_
+
+    def _initial_draw(self, X, y, labelable, rng):
         size = self.initial_size
         if isinstance(size, Real) and not isinstance(size, Integral):
             size = max(1, int(round(size * len(labelable))))
@@ -335,6 +419,9 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
             )
         if size == len(labelable):
             return labelable.copy()
+        if self.initial_strategy_ is not None:
+            steps = self._fitted_preprocessing(X)
+            return labelable[self._initial_query(X[labelable], size, steps)]
         classes, counts = np.unique(y[labelable], return_counts=True)
         if size >= len(classes) and counts.min() >= 2:
             from sklearn.model_selection import train_test_split
@@ -359,11 +446,15 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         Returns
         -------
         indices : ndarray of shape (n,)
-            Row indices into ``X_pool`` (or into :attr:`X_pool_`).
+            Row indices into ``X_pool`` (or into :attr:`X_pool_`). In a session
+            started with no label, ``initial_strategy`` chooses them until the
+            first :meth:`teach`.
         """
-        check_is_fitted(self)
+        self._check_started()
         X = self.X_pool_ if X_pool is None else self._check_X(X_pool, "X_pool")
         n = check_n(self.query_size if n is None else n, len(X))
+        if not hasattr(self, "estimator_"):  # no label yet: the initial strategy proposes
+            return self._initial_query(X, n, self._cold_steps)
         return self._query_rows(self.estimator_, X, n, self.X_labeled_, self.y_labeled_,
                                 self.classes_)
 
@@ -385,18 +476,19 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         -------
         self : ActiveLearningClassifier
         """
-        check_is_fitted(self)
+        self._check_started()
         X = self._check_X(X, "X")
         y = self._check_teach_labels(y, len(X))
         taken = _match_rows(self.X_pool_, X)
         self._check_not_taught(X, taken)
         with self._rollback_on_error():
-            classes = (np.union1d(self.classes_, y) if self._user_classes() is None
-                       else self.classes_)
+            first = len(self.y_labeled_) == 0  # a session started with no label
+            classes = (self._user_classes() if self._user_classes() is not None
+                       else np.unique(y) if first else np.union1d(self.classes_, y))
             X_lab = np.concatenate([self.X_labeled_, X.astype(self.X_labeled_.dtype)])
-            y_lab = np.concatenate([self.y_labeled_, y])
+            y_lab = y if first else np.concatenate([self.y_labeled_, y])
             estimator, seconds = _timed(self._train, X_lab, y_lab, classes, self.n_iter_ + 1,
-                                        self.estimator_)
+                                        getattr(self, "estimator_", None))
             keep = np.ones(len(self.X_pool_), dtype=bool)
             keep[taken[taken >= 0]] = False
             labeled_iter = self.labeled_iter_.copy()
@@ -407,6 +499,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
             self._pool_index, self.X_pool_ = self._pool_index[keep], self.X_pool_[keep]
             self.n_iter_ += 1
             self.history_ = self.history_ + [_record(self.n_iter_, len(y_lab), seconds)]
+            self._update_stopping(copy.deepcopy(self.stopping_criterion_))
         return self
 
     # ------------------------------------------------------------- predict
@@ -421,7 +514,11 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         -------
         proba : ndarray of shape (n_samples, n_classes)
         """
-        check_is_fitted(self)
+        self._check_started()
+        if not hasattr(self, "estimator_"):
+            raise NotFittedError(
+                "This ActiveLearningClassifier has no label yet, so no model to predict "
+                "with: label the rows `query()` proposes and pass them to `teach()` first.")
         return self._proba(self.estimator_, self._check_X(X, "X"), len(self.classes_))
 
     def predict(self, X):
@@ -439,6 +536,14 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         return self.classes_[np.argmax(proba, axis=1)]
 
     # ------------------------------------------------------------ internals
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "estimator_")
+
+    def _check_started(self):
+        """``fit`` was called (a session with no label yet counts: it can query and teach)."""
+        if not hasattr(self, "X_pool_"):
+            check_is_fitted(self)  # sklearn's own NotFittedError and message
+
     def _train(self, X, y, classes, round_, previous):
         """Return an estimator fitted on ``(X, y)``; never touches ``self``'s state."""
         y_enc = _encode(y, classes)
@@ -503,23 +608,27 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         proba = self._proba(estimator, X, len(self.classes_))
         return float(np.mean(self.classes_[proba.argmax(axis=1)] == y))
 
-    def _make_strategy(self, rng):
-        strategy = RALIFQuery() if self.query_strategy is None else clone(self.query_strategy)
+    @staticmethod
+    def _make_strategy(strategy, rng):
+        """A clone of ``strategy`` whose ``random_state``, if None, is seeded from ``rng``."""
+        strategy = clone(strategy)
         seed = int(rng.randint(2**31 - 1))
         if "random_state" in strategy.get_params() and strategy.random_state is None:
             strategy.set_params(random_state=seed)
         return strategy
 
     def _check_strategy_fits_estimator(self):
-        if not getattr(self.query_strategy_, "needs_net", False) or self.estimator is None:
+        final = None if self.estimator is None else split_estimator(self.estimator)[0]
+        if final is None or isinstance(final, NeuralNet):
             return
-        final, _ = split_estimator(self.estimator)
-        if not isinstance(final, NeuralNet):
-            raise TypeError(
-                f"`query_strategy` {type(self.query_strategy_).__name__} needs a skorch net "
-                f"(or a Pipeline ending in one) as `estimator`; got {type(final).__name__}. "
-                "Use UncertaintyQuery or RandomQuery with other classifiers."
-            )
+        for name, needs in (("query_strategy", self.query_strategy_),
+                            ("stopping_criterion", self.stopping_criterion_)):
+            if getattr(needs, "needs_net", False):
+                raise TypeError(
+                    f"`{name}` {type(needs).__name__} needs a skorch net (or a Pipeline "
+                    f"ending in one) as `estimator`; got {type(final).__name__}. Use "
+                    "UncertaintyQuery or RandomQuery (and a stopping criterion that reads "
+                    "predictions only) with other classifiers.")
 
     def _warn_module_instance(self):
         final = None if self.estimator is None else split_estimator(self.estimator)[0]
@@ -590,13 +699,15 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
             )
         y = _clean_labels(y, "y")
         known = self.y_labeled_.dtype
-        if (y.dtype.kind in "US") != (known.kind in "US"):
+        if len(self.y_labeled_) == 0:
+            pass  # the first labels of a session started with none set the kind
+        elif (y.dtype.kind in "US") != (known.kind in "US"):
             before = "strings" if known.kind in "US" else "numbers"
             raise TypeError(
                 f"`y` must hold labels of the same kind as before ({before}, dtype "
                 f"{known}); got dtype {y.dtype}."
             )
-        if known.kind in "iub" and y.dtype.kind == "f":
+        elif known.kind in "iub" and y.dtype.kind == "f":
             if not np.all(np.mod(y, 1) == 0):
                 raise ValueError(
                     f"`y` must hold integer labels like the learner's (dtype {known}); got "
@@ -631,7 +742,8 @@ def _to_float32(X):
 
 def _record(round_, n_labeled, fit_seconds, pool_accuracy=float("nan")):
     return {"round": round_, "n_labeled": int(n_labeled), "fit_seconds": fit_seconds,
-            "query_seconds": float("nan"), "pool_accuracy": pool_accuracy}
+            "query_seconds": float("nan"), "pool_accuracy": pool_accuracy,
+            "stopping_value": float("nan")}
 
 
 def _timed(fn, *args):

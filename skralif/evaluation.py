@@ -26,8 +26,10 @@ from .strategies import (
     BADGEQuery,
     BALDQuery,
     CoresetQuery,
+    ProbCoverQuery,
     RALIFQuery,
     RandomQuery,
+    TypiClustQuery,
     UncertaintyQuery,
 )
 
@@ -48,6 +50,8 @@ STRATEGIES = {
     "coreset": lambda: CoresetQuery(),
     "badge": lambda: BADGEQuery(),
     "bald": lambda: BALDQuery(),
+    "typiclust": lambda: TypiClustQuery(),
+    "probcover": lambda: ProbCoverQuery(),
 }
 
 
@@ -70,7 +74,7 @@ def make_strategy(name):
 
 def run_experiment(estimator, strategies, X_train, y_train, X_test, y_test, *,
                    initial_size=30, query_size=20, n_rounds=8, seeds=(0, 1, 2),
-                   n_jobs=None, verbose=0):
+                   initial_strategy=None, n_jobs=None, verbose=0):
     """Simulated AL for every (strategy, seed), scored on a test set after every round.
 
     Runs are independent and dispatched with :class:`joblib.Parallel`, so a
@@ -95,6 +99,10 @@ def run_experiment(estimator, strategies, X_train, y_train, X_test, y_test, *,
         Query rounds.
     seeds : sequence of int, default=(0, 1, 2)
         One run per seed and strategy.
+    initial_strategy : QueryStrategy or None, default=None
+        Chooses the initial labeled rows (see
+        :class:`~skralif.ActiveLearningClassifier`); None is the stratified
+        draw. Either way every strategy of a seed starts from the same rows.
     n_jobs : int, default=None
         Parallel runs (joblib semantics).
     verbose : int, default=0
@@ -123,7 +131,7 @@ def run_experiment(estimator, strategies, X_train, y_train, X_test, y_test, *,
     tasks = [(name, seed) for name in strategies for seed in seeds]
     runs = Parallel(n_jobs=n_jobs, return_as="generator")(
         delayed(_run_one)(estimator, strategies[name], seed, X_train, y_train, X_test, y_test,
-                          initial_size, query_size, n_rounds)
+                          initial_size, query_size, n_rounds, initial_strategy)
         for name, seed in tasks
     )
     curves = list(tqdm(runs, total=len(tasks), disable=not verbose, desc="AL runs"))
@@ -132,6 +140,8 @@ def run_experiment(estimator, strategies, X_train, y_train, X_test, y_test, *,
         raise ValueError("The pool ran out before the last round; lower `n_rounds`.")
     accuracy = np.array([c[1] for c in curves]).reshape(len(strategies), len(seeds), -1)
     settings = dict(initial_size=initial_size, query_size=query_size, n_rounds=n_rounds)
+    if initial_strategy is not None:
+        settings["initial_strategy"] = repr(initial_strategy)
     return ALResults(list(strategies), list(seeds), np.asarray(n_labeled), accuracy, settings)
 
 
@@ -176,10 +186,10 @@ def _warn_if_threads(n_jobs):
 
 
 def _run_one(estimator, strategy, seed, X_train, y_train, X_test, y_test, initial_size,
-             query_size, n_rounds):
+             query_size, n_rounds, initial_strategy=None):
     learner = ActiveLearningClassifier(estimator, clone(strategy), initial_size=initial_size,
                                        query_size=query_size, n_queries=n_rounds,
-                                       random_state=seed)
+                                       initial_strategy=initial_strategy, random_state=seed)
     scores, n_labeled = [], []
     for fitted in learner.fit_iter(X_train, y_train):
         scores.append(fitted.score(X_test, y_test))

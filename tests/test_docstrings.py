@@ -12,7 +12,8 @@ import pytest
 numpydoc_validate = pytest.importorskip("numpydoc.validate")
 
 MODULES = ["skralif", "skralif.influence", "skralif.strategies", "skralif.evaluation",
-           "skralif.datasets", "skralif.nets", "skralif.exceptions", "skralif.cli"]
+           "skralif.datasets", "skralif.nets", "skralif.exceptions", "skralif.cli",
+           "skralif.stopping"]
 CHECKS = {"GL08", "PR01", "PR02"}
 
 

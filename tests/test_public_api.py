@@ -5,7 +5,8 @@ import inspect
 
 import pytest
 
-PACKAGES = ["skralif", "skralif.influence", "skralif.strategies", "skralif.exceptions"]
+PACKAGES = ["skralif", "skralif.influence", "skralif.strategies", "skralif.stopping",
+            "skralif.exceptions"]
 
 
 @pytest.mark.parametrize("package", PACKAGES)
@@ -17,7 +18,8 @@ def test_all_names_exist_and_have_docstrings(package):
             assert inspect.getdoc(obj), f"{package}.{name} has no docstring"
 
 
-@pytest.mark.parametrize("package", ["skralif.influence", "skralif.strategies"])
+@pytest.mark.parametrize("package", ["skralif.influence", "skralif.strategies",
+                                     "skralif.stopping"])
 def test_init_parameters_are_documented(package):
     module = importlib.import_module(package)
     for name in module.__all__:

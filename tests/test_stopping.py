@@ -1,0 +1,248 @@
+"""Stopping criteria on sequences of models whose right answer is known, and in the learner."""
+
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.metrics import cohen_kappa_score
+
+from skralif import ActiveLearningClassifier
+from skralif.nets import default_net
+from skralif.stopping import (
+    ClassificationChange,
+    OverallUncertainty,
+    PredictedLossReduction,
+    StabilizingPredictions,
+)
+from skralif.strategies import RALIFQuery
+from tests.conftest import MLP, make_net
+
+FAST = dict(max_epochs=10, lr=1e-2)
+
+
+class Table(ClassifierMixin, BaseEstimator):
+    """A 'model' that predicts class ``labels[i]`` for the row whose first value is ``i``,
+    with probability ``confidence`` (the rest shared by the other classes)."""
+
+    def __init__(self, labels, confidence=1.0, n_classes=3):
+        self.labels = labels
+        self.confidence = confidence
+        self.n_classes = n_classes
+
+    def fit(self, X=None, y=None):
+        self.classes_ = np.arange(self.n_classes)
+        return self
+
+    def predict_proba(self, X):
+        rows = np.asarray(X)[:, 0].astype(int)
+        other = (1 - self.confidence) / (self.n_classes - 1)
+        proba = np.full((len(rows), self.n_classes), other)
+        proba[np.arange(len(rows)), np.asarray(self.labels)[rows]] = self.confidence
+        return proba
+
+
+POOL = np.arange(40, dtype=float)[:, None]
+
+
+def models(*label_lists):
+    return [Table(np.asarray(labels)).fit() for labels in label_lists]
+
+
+def run(criterion, sequence, X=POOL):
+    decisions = []
+    for model in sequence:
+        criterion.update(model, X)
+        decisions.append(criterion.stop_)
+    return decisions
+
+
+A = np.arange(40) % 3
+B = A.copy()
+B[:4] = (B[:4] + 1) % 3  # 4 of 40 rows change class
+
+
+def test_stabilizing_predictions_kappa_and_window():
+    criterion = StabilizingPredictions(threshold=0.99, window=3, stop_set_size=40)
+    assert run(criterion, models(A, B, A, A, A, A)) == [False] * 5 + [True]
+    assert np.isnan(criterion.values_[0])
+    assert criterion.values_[1] == pytest.approx(cohen_kappa_score(A, B))
+    assert criterion.values_[2:] == [pytest.approx(cohen_kappa_score(B, A)), 1.0, 1.0, 1.0]
+
+
+def test_stabilizing_predictions_one_class_everywhere_is_agreement():
+    one = np.zeros(40, dtype=int)
+    criterion = StabilizingPredictions(window=1)
+    assert run(criterion, models(one, one)) == [False, True]
+    assert criterion.values_[1] == 1.0
+
+
+def test_stop_set_is_drawn_once_and_kept():
+    criterion = StabilizingPredictions(stop_set_size=10, random_state=0)
+    criterion.update(models(A)[0], POOL)
+    kept = criterion.stop_set_.copy()
+    criterion.update(models(A)[0], POOL[20:])  # the pool shrinks: the stop set does not
+    np.testing.assert_array_equal(criterion.stop_set_, kept)
+    assert len(kept) == 10
+
+
+def test_classification_change_share_of_changed_predictions():
+    criterion = ClassificationChange(stop_set_size=40)
+    assert run(criterion, models(A, B, B)) == [False, False, True]
+    assert criterion.values_[1:] == [pytest.approx(0.1), 0.0]
+    lenient = ClassificationChange(threshold=0.1, stop_set_size=40)
+    assert run(lenient, models(A, B)) == [False, True]
+
+
+@pytest.mark.parametrize("confidence, expected", [(1.0, 0.0), (1 / 3, 1.0)])
+def test_overall_uncertainty_is_mean_normalised_entropy(confidence, expected):
+    criterion = OverallUncertainty(threshold=0.05)
+    criterion.update(Table(A, confidence=confidence).fit(), POOL)
+    assert criterion.values_ == [pytest.approx(expected)]
+    assert criterion.stop_ is (expected <= 0.05)
+
+
+def test_overall_uncertainty_on_a_known_distribution():
+    p = 0.8  # the other two classes 0.1 each
+    entropy = -(p * np.log(p) + 2 * 0.1 * np.log(0.1)) / np.log(3)
+    criterion = OverallUncertainty(threshold=0.6)  # entropy is 0.58
+    criterion.update(Table(A, confidence=p).fit(), POOL)
+    assert criterion.values_[0] == pytest.approx(entropy)
+    assert criterion.stop_
+
+
+@pytest.fixture(scope="module")
+def confident_net(digits):
+    return make_net(MLP, max_epochs=60).fit(digits[0][:300], digits[1][:300])
+
+
+def test_predicted_loss_reduction_is_ralifs_top_scores_relative_to_the_first(confident_net,
+                                                                             digits):
+    X, y = digits
+    X_lab, y_lab, X_pool = X[:300], y[:300], X[300:800]
+    mlp_net = confident_net
+    criterion = PredictedLossReduction(threshold=2.0, patience=2)
+    criterion.update(mlp_net, X_pool, X_labeled=X_lab, y_labeled=y_lab, n=10)
+    scores = RALIFQuery().score_samples(mlp_net, X_pool, X_labeled=X_lab)
+    top = np.sort(np.nan_to_num(scores, nan=0.0))[::-1][:10]
+    assert criterion.reductions_ == [pytest.approx(top.sum())]
+    assert criterion.values_ == [1.0] and not criterion.stop_  # patience 2: one round
+    criterion.update(mlp_net, X_pool[:250], X_labeled=X_lab, y_labeled=y_lab, n=10)
+    assert criterion.stop_  # two rounds below 2.0
+    never = PredictedLossReduction(threshold=0.0)
+    never.update(mlp_net, X_pool, X_labeled=X_lab, n=10)
+    never.update(mlp_net, X_pool, X_labeled=X_lab, n=10)
+    assert not never.stop_
+
+
+def test_a_round_where_ralif_excludes_every_row_never_counts(mlp_net, digits):
+    X = digits[0]
+    # this 16-unit net is unsure of every row: no class reaches tau / C, all excluded
+    assert np.isnan(RALIFQuery().score_samples(mlp_net, X[300:400], X_labeled=X[:300])).all()
+    criterion = PredictedLossReduction(threshold=1.0, patience=1)
+    criterion.update(mlp_net, X[300:400], X_labeled=X[:300], n=10)
+    assert np.isnan(criterion.values_[0]) and np.isnan(criterion.reductions_[0])
+    assert not criterion.stop_
+
+
+def test_predicted_loss_reduction_needs_the_labeled_rows(mlp_net, digits):
+    with pytest.raises(ValueError, match="needs `X_labeled`"):
+        PredictedLossReduction().update(mlp_net, digits[0][:50])
+
+
+@pytest.mark.parametrize("criterion, match", [
+    (StabilizingPredictions(threshold=0.0), "threshold"),
+    (StabilizingPredictions(window=0), "window"),
+    (ClassificationChange(threshold=1.0), "threshold"),
+    (OverallUncertainty(threshold=-0.1), "threshold"),
+    (PredictedLossReduction(patience=True), "patience"),
+])
+def test_parameters_are_validated(criterion, match):
+    with pytest.raises(ValueError, match=match):
+        criterion.update(models(A)[0], POOL)
+
+
+@pytest.mark.parametrize("criterion", [StabilizingPredictions(random_state=0),
+                                       ClassificationChange(random_state=0),
+                                       OverallUncertainty()])
+def test_clone_resets_and_pickle_keeps_state(criterion):
+    criterion.update(models(A)[0], POOL)
+    assert not hasattr(clone(criterion), "values_")
+    again = pickle.loads(pickle.dumps(criterion))
+    assert again.values_ == criterion.values_ or np.isnan(again.values_[0])
+    again.update(models(A)[0], POOL)
+    assert len(again.values_) == 2
+
+
+# ----------------------------------------------------------------- in the learner
+def test_simulated_fit_ends_when_the_criterion_fires(digits):
+    X, y = digits
+    clf = ActiveLearningClassifier(default_net(**FAST), initial_size=30, query_size=10,
+                                   n_queries=5, stopping_criterion=OverallUncertainty(0.99),
+                                   random_state=0).fit(X[:600], y[:600])
+    assert clf.termination_condition_ == "stopping_criterion"
+    assert len(clf.history_) == 1 and clf.should_stop_
+    assert clf.history_[0]["stopping_value"] == clf.stopping_criterion_.values_[0]
+
+
+def test_simulated_fit_records_values_without_stopping(digits):
+    X, y = digits
+    clf = ActiveLearningClassifier(default_net(**FAST), initial_size=30, query_size=10,
+                                   n_queries=2, stopping_criterion=ClassificationChange(),
+                                   random_state=0).fit(X[:600], y[:600])
+    values = [r["stopping_value"] for r in clf.history_]
+    assert len(values) == 3 and np.isnan(values[0]) and 0 <= values[1] <= 1
+    assert clf.termination_condition_ in ("max_queries", "stopping_criterion")
+    assert not hasattr(clf.stopping_criterion, "values_")  # the parameter is untouched
+
+
+def test_interactive_session_says_whether_to_stop_after_each_teach(digits):
+    X, y = digits
+    y_known = np.full(600, -1)
+    y_known[:40] = y[:40]
+    clf = ActiveLearningClassifier(default_net(**FAST),
+                                   stopping_criterion=StabilizingPredictions(window=1,
+                                                                            threshold=0.01),
+                                   random_state=0).fit(X[:600], y_known)
+    assert clf.should_stop_ is False and np.isnan(clf.history_[-1]["stopping_value"])
+    idx = clf.query(n=10)
+    clf.teach(clf.X_pool_[idx], y[40:600][idx])
+    assert clf.should_stop_ and clf.history_[-1]["stopping_value"] > 0.01
+
+
+class FailingCriterion(OverallUncertainty):
+    """Raises on its second update."""
+
+    def _measure(self, estimator, X_pool, X_labeled, y_labeled, n):
+        if len(getattr(self, "values_", [])) == 1:
+            raise RuntimeError("boom")
+        return super()._measure(estimator, X_pool, X_labeled, y_labeled, n)
+
+
+def test_a_failing_criterion_leaves_the_learner_as_it_was(digits):
+    X, y = digits
+    y_known = np.full(300, -1)
+    y_known[:40] = y[:40]
+    clf = ActiveLearningClassifier(default_net(**FAST), stopping_criterion=FailingCriterion(),
+                                   random_state=0).fit(X[:300], y_known)
+    before = (len(clf.y_labeled_), list(clf.stopping_criterion_.values_), len(clf.history_))
+    with pytest.raises(RuntimeError, match="boom"):
+        clf.teach(X[40:45], y[40:45])
+    assert (len(clf.y_labeled_), clf.stopping_criterion_.values_, len(clf.history_)) == before
+
+
+def test_nested_parameters_for_grid_search():
+    clf = ActiveLearningClassifier(stopping_criterion=StabilizingPredictions())
+    clf.set_params(stopping_criterion__threshold=0.9)
+    assert clone(clf).get_params()["stopping_criterion__threshold"] == 0.9
+
+
+def test_predicted_loss_reduction_needs_a_net(digits):
+    from sklearn.linear_model import LogisticRegression
+
+    from skralif.strategies import UncertaintyQuery
+
+    clf = ActiveLearningClassifier(LogisticRegression(), UncertaintyQuery(),
+                                   stopping_criterion=PredictedLossReduction())
+    with pytest.raises(TypeError, match="`stopping_criterion` PredictedLossReduction needs"):
+        clf.fit(digits[0][:100], digits[1][:100])
