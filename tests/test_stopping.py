@@ -246,3 +246,15 @@ def test_predicted_loss_reduction_needs_a_net(digits):
                                    stopping_criterion=PredictedLossReduction())
     with pytest.raises(TypeError, match="`stopping_criterion` PredictedLossReduction needs"):
         clf.fit(digits[0][:100], digits[1][:100])
+
+
+def test_predicted_loss_reduction_clone_and_pickle(confident_net, digits):
+    X, y = digits
+    criterion = PredictedLossReduction(strategy=RALIFQuery(tau=2.0))
+    criterion.update(confident_net, X[300:500], X_labeled=X[:300], n=5)
+    fresh = clone(criterion)
+    assert not hasattr(fresh, "values_") and fresh.strategy.tau == 2.0
+    again = pickle.loads(pickle.dumps(criterion))
+    assert again.reductions_ == criterion.reductions_
+    again.update(confident_net, X[300:500], X_labeled=X[:300], n=5)
+    assert again.values_[-1] == pytest.approx(1.0)  # the same model: the same reduction
