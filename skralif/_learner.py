@@ -483,8 +483,9 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         self._check_not_taught(X, taken)
         with self._rollback_on_error():
             first = len(self.y_labeled_) == 0  # a session started with no label
-            classes = (self._user_classes() if self._user_classes() is not None
-                       else np.unique(y) if first else np.union1d(self.classes_, y))
+            classes = self._user_classes()
+            if classes is None:
+                classes = np.unique(y) if first else np.union1d(self.classes_, y)
             X_lab = np.concatenate([self.X_labeled_, X.astype(self.X_labeled_.dtype)])
             y_lab = y if first else np.concatenate([self.y_labeled_, y])
             estimator, seconds = _timed(self._train, X_lab, y_lab, classes, self.n_iter_ + 1,

@@ -170,6 +170,10 @@ def test_clone_resets_and_pickle_keeps_state(criterion):
     assert not hasattr(clone(criterion), "values_")
     again = pickle.loads(pickle.dumps(criterion))
     assert again.values_ == criterion.values_ or np.isnan(again.values_[0])
+    np.testing.assert_array_equal(again.values_, criterion.values_)  # NaN equals NaN here
+    if hasattr(criterion, "stop_set_"):
+        np.testing.assert_array_equal(again.stop_set_, criterion.stop_set_)
+        np.testing.assert_array_equal(again.predictions_, criterion.predictions_)
     again.update(models(A)[0], POOL)
     assert len(again.values_) == 2
 
