@@ -409,5 +409,6 @@ def _radius_within_budget(nearest, budget):
 
 
 def _flat(X):
+    """Rows as flat vectors; an empty ``X`` keeps its width (``reshape(0, -1)`` has none)."""
     X = np.asarray(X)
-    return X.reshape(len(X), -1)
+    return X.reshape(len(X), int(np.prod(X.shape[1:], dtype=np.int64)))

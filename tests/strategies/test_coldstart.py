@@ -45,6 +45,15 @@ def test_typiclust_skips_clusters_labeled_already(blobs):
     assert idx.tolist() == centres[1:]
 
 
+@pytest.mark.parametrize("strategy", [TypiClustQuery(n_clusters=3, k_neighbors=100,
+                                                   random_state=0),
+                                      ProbCoverQuery(delta=4.5, random_state=0)])
+def test_an_empty_labeled_set_is_the_same_as_none(blobs, strategy):
+    X, _ = blobs
+    assert strategy.query(None, X, 3, X_labeled=X[:0]).tolist() == \
+        strategy.query(None, X, 3).tolist()
+
+
 def test_typiclust_leaves_clusters_below_min_size_for_last(blobs):
     X, centres = blobs
     X = np.vstack([X, [[500.0, 500.0], [501.0, 500.0]]])  # a 2-row outlier cluster
