@@ -458,6 +458,35 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         return self._query_rows(self.estimator_, X, n, self.X_labeled_, self.y_labeled_,
                                 self.classes_)
 
+    def score_samples(self, X_pool=None):
+        """The strategy's score of every pool row (higher is queried first).
+
+        The scores :meth:`query` ranks by, before any batch diversity step
+        (RALIF, BADGE and core-set pick a diverse batch, not simply the top
+        scores). In a session started with no label, ``initial_strategy``
+        scores until the first :meth:`teach`.
+
+        Parameters
+        ----------
+        X_pool : array-like or dask array of shape (n_pool, n_features), default=None
+            Candidate rows; None uses the stored pool :attr:`X_pool_`.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_pool,)
+            ``NaN`` marks rows the strategy excludes (RALIF: rows with no
+            plausible class).
+        """
+        self._check_started()
+        X = self.X_pool_ if X_pool is None else self._check_X(X_pool, "X_pool")
+        if not hasattr(self, "estimator_"):
+            steps = self._cold_steps
+            return self.initial_strategy_.score_samples(
+                None, X if steps is None else steps.transform(X))
+        return self.query_strategy_.score_samples(
+            self.estimator_, X, X_labeled=self.X_labeled_,
+            y_labeled=_encode(self.y_labeled_, self.classes_))
+
     def teach(self, X, y):
         """Add labeled rows, refit, and return ``self``.
 

@@ -1,4 +1,5 @@
-"""Command line: ``skralif run`` compares AL strategies on a dataset and saves the evidence."""
+"""Command line: ``skralif run`` compares AL strategies on a dataset and saves the evidence;
+``skralif query`` proposes the next rows of the user's own file to label."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from sklearn.preprocessing import StandardScaler
 from . import __version__
 from .datasets import load_dataset
 from .evaluation import STRATEGIES, ALCurveDisplay, run_experiment
+from .labeling import query_file
 from .nets import default_net
 
 __all__ = ["build_parser", "main"]
@@ -58,7 +60,33 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--n-jobs", type=_n_jobs, default=1,
                      help="parallel runs, -1 for every core (default: 1)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_query(commands)
     return parser
+
+
+def _add_query(commands):
+    query = commands.add_parser(
+        "query", help="propose the next rows of your own file to label",
+        description="One round of a labeling project on DATA: trains on the rows whose "
+                    "target cell is filled, writes the next rows to label to "
+                    "STATE/to_label.csv and prints a summary. Fill their target cells in DATA "
+                    "and run the same command again to continue.")
+    query.add_argument("data", type=Path, metavar="DATA",
+                       help="a .csv file with a header row (.parquet with pyarrow)")
+    query.add_argument("--target", required=True, metavar="COL",
+                       help="label column; an empty cell marks an unlabeled row")
+    query.add_argument("--id", metavar="COL",
+                       help="column of unique row ids (default: row numbers from 0)")
+    query.add_argument("--ignore", nargs="+", default=[], metavar="COL",
+                       help="columns that are not features (copied to to_label.csv)")
+    query.add_argument("--n", type=_positive, default=20, help="rows to propose (default: 20)")
+    query.add_argument("--strategy", default="ralif", choices=sorted(STRATEGIES),
+                       metavar="NAME", help="query strategy (default: ralif)")
+    query.add_argument("--state", type=Path, metavar="DIR",
+                       help="project folder (default: DATA's name + .skralif, beside it)")
+    query.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
+    query.add_argument("--epochs", type=_positive, default=60,
+                       help="training epochs of the net every round (default: 60)")
 
 
 def _positive(text):
@@ -68,6 +96,16 @@ def _positive(text):
         raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer; got {text}")
+    return value
+
+
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer; got {text!r}")
     return value
 
 
@@ -102,6 +140,15 @@ def _n_jobs(text):
     if value == 0 or value < -1:
         raise argparse.ArgumentTypeError(f"must be a positive integer or -1; got {text!r}")
     return value
+
+
+def query(args) -> int:
+    """One round of ``skralif query`` from parsed ``args``; return the exit status."""
+    report = query_file(args.data, args.target, id_column=args.id, ignore=args.ignore,
+                        n=args.n, strategy=args.strategy, state_dir=args.state,
+                        seed=args.seed, epochs=args.epochs)
+    print(report)
+    return 0
 
 
 def run(args) -> int:
@@ -212,7 +259,7 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return run(args)
+        return {"run": run, "query": query}[args.command](args)
     except (ValueError, TypeError, OSError) as err:
         print(f"skralif: error: {err}", file=sys.stderr)
         return 2

@@ -13,7 +13,7 @@ numpydoc_validate = pytest.importorskip("numpydoc.validate")
 
 MODULES = ["skralif", "skralif.influence", "skralif.strategies", "skralif.evaluation",
            "skralif.datasets", "skralif.nets", "skralif.exceptions", "skralif.cli",
-           "skralif.stopping"]
+           "skralif.stopping", "skralif.labeling"]
 CHECKS = {"GL08", "PR01", "PR02"}
 
 

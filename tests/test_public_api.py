@@ -6,6 +6,7 @@ import inspect
 import pytest
 
 PACKAGES = ["skralif", "skralif.influence", "skralif.strategies", "skralif.stopping",
+            "skralif.labeling",
             "skralif.exceptions"]
 
 

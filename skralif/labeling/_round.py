@@ -1,0 +1,140 @@
+"""One labeling round on real data: train on the labels so far, rank the unlabeled rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from .._learner import ActiveLearningClassifier
+from ..evaluation import make_strategy
+from ..nets import default_net
+from ..strategies import TypiClustQuery
+
+__all__ = ["Proposal", "propose", "cross_validated_accuracy"]
+
+#: the cold-start strategy, used until two classes have labels
+COLD_STRATEGY = "typiclust"
+
+
+@dataclass
+class Proposal:
+    """What one round proposes.
+
+    Attributes
+    ----------
+    picks : ndarray of int
+        The rows (indices into the data) to label next, best first.
+    rows : ndarray of int
+        Every unlabeled row, in order; the arrays below are aligned with it.
+    scores : ndarray of shape (n_unlabeled,)
+        The strategy's score (higher first; NaN for rows it excludes).
+    predicted : ndarray of shape (n_unlabeled,) or None
+        The model's predicted label (None before any model).
+    probability : ndarray of shape (n_unlabeled,) or None
+        Its probability.
+    strategy : str
+        The strategy that ranked them (``"typiclust"`` until two classes have labels).
+    learner : ActiveLearningClassifier or None
+        The learner fitted on the labeled rows (None before any model).
+    """
+
+    picks: np.ndarray
+    rows: np.ndarray
+    scores: np.ndarray
+    predicted: np.ndarray | None
+    probability: np.ndarray | None
+    strategy: str
+    learner: ActiveLearningClassifier | None
+
+
+def make_estimator(epochs, hidden_units=(128, 128)):
+    """skralif's default net behind a StandardScaler, as ``skralif run`` trains it."""
+    return make_pipeline(StandardScaler(), default_net(
+        module__hidden_units=tuple(hidden_units), max_epochs=epochs, batch_size=64))
+
+
+def propose(X, y, n, *, pending=(), strategy="ralif", seed=0, epochs=60):
+    """Train on the labeled rows of ``X``, score the unlabeled ones and pick ``n``.
+
+    With labels of fewer than two classes there is no model to ask: the
+    label-free :class:`~skralif.strategies.TypiClustQuery` proposes (on
+    standardised features, counting labeled and pending rows as covered),
+    and nothing is predicted.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_rows, n_features)
+    y : ndarray of shape (n_rows,), object
+        Labels, ``None`` where missing.
+    n : int
+        Rows to pick (fewer if fewer can be).
+    pending : array-like of int, default=()
+        Unlabeled rows proposed before and not labeled yet: scored and
+        predicted, never picked again.
+    strategy : str, default="ralif"
+        A name of :data:`skralif.evaluation.STRATEGIES`.
+    seed : int, default=0
+        Seeds training and the strategy.
+    epochs : int, default=60
+        Training epochs of the net.
+
+    Returns
+    -------
+    proposal : Proposal
+    """
+    missing = np.array([v is None for v in y], dtype=bool)
+    labeled, rows = np.flatnonzero(~missing), np.flatnonzero(missing)
+    candidates = np.setdiff1d(rows, np.asarray(pending, dtype=np.int64))
+    n = min(n, len(candidates))
+    none = np.empty(0, dtype=np.int64)
+    if len({*y[labeled]}) < 2:
+        Xs = StandardScaler().fit_transform(X)
+        cold = TypiClustQuery(random_state=seed)
+        covered = Xs[np.union1d(labeled, np.setdiff1d(rows, candidates))]
+        picks = cold.query(None, Xs[candidates], n, X_labeled=covered) if n else none
+        scores = cold.score_samples(None, Xs[rows], X_labeled=Xs[labeled])
+        return Proposal(candidates[picks], rows, scores, None, None, COLD_STRATEGY, None)
+    learner = ActiveLearningClassifier(make_estimator(epochs),
+                                       query_strategy=make_strategy(strategy),
+                                       missing_label=None, random_state=seed)
+    learner.fit(X, y)
+    picks = learner.query(X[candidates], n) if n else none
+    proba = learner.predict_proba(X[rows])
+    return Proposal(candidates[picks], rows, learner.score_samples(X[rows]),
+                    learner.classes_[proba.argmax(axis=1)], proba.max(axis=1), strategy,
+                    learner)
+
+
+def cross_validated_accuracy(X, y, *, seed=0, epochs=60, folds=5):
+    """Accuracy of the round's net on the labeled rows, by stratified k-fold.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_labeled, n_features)
+    y : ndarray of shape (n_labeled,)
+        Labels (none missing).
+    seed : int, default=0
+    epochs : int, default=60
+    folds : int, default=5
+        At most; fewer when the rarest class has fewer rows.
+
+    Returns
+    -------
+    accuracy : float
+        Mean accuracy over the folds; NaN when a class has a single row (or
+        only one class is labeled), as no stratified split then exists.
+    folds : int
+        Folds used (0 when none).
+    """
+    _, counts = np.unique(np.asarray(y).astype(str), return_counts=True)
+    k = min(folds, int(counts.min())) if len(counts) >= 2 else 0
+    if k < 2:
+        return float("nan"), 0
+    learner = ActiveLearningClassifier(make_estimator(epochs), missing_label=None,
+                                       random_state=seed)
+    cv = StratifiedKFold(k, shuffle=True, random_state=seed)
+    return float(cross_val_score(learner, X, y, cv=cv).mean()), k

@@ -1,0 +1,251 @@
+"""``skralif query`` on the user's own file: rounds, resumption, edits, bad input."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_wine
+
+from skralif.cli import main
+from skralif.labeling import default_state_dir, query_file
+
+X_WINE, Y_WINE = load_wine(return_X_y=True)
+NAMES = [f"w{i}" for i in range(len(X_WINE))]
+
+
+def write(path, labels, rows=None, extra=None):
+    """The wine data as a CSV: id, note (text), 13 features, label (empty = unlabeled)."""
+    rows = range(len(X_WINE)) if rows is None else rows
+    with open(path, "w", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(["name", "note", *[f"f{j}" for j in range(13)], "label"])
+        for i in rows:
+            out.writerow([NAMES[i], f"bottle {i}", *X_WINE[i], labels.get(NAMES[i], "")])
+    return path
+
+
+def label(labels, ids, skip=0):
+    """Label all but the last ``skip`` of ``ids`` with the truth."""
+    for name in ids[: len(ids) - skip]:
+        labels[name] = int(Y_WINE[NAMES.index(name)])
+
+
+def run(path, **kw):
+    return query_file(path, "label", **{"id_column": "name", "ignore": ["note"], "n": 8,
+                                        "epochs": 5, **kw})
+
+
+def read_rows(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_rounds_from_zero_labels_resume_from_the_state_folder(tmp_path):
+    data = write(tmp_path / "wine.csv", {})
+    labels = {}
+    first = run(data)
+    assert first.round == 1 and first.new_round and len(first.proposed) == 8
+    state = json.loads((tmp_path / "wine.skralif" / "state.json").read_text())
+    assert state["rounds"][0]["strategy"] == "typiclust"  # no label: cold start
+    rows = read_rows(first.to_label)
+    assert [r["name"] for r in rows] == first.proposed
+    assert [r["rank"] for r in rows] == [str(k) for k in range(1, 9)]
+    assert all(r["predicted"] == "" and r["round"] == "1" for r in rows)
+    assert rows[0]["note"] == f"bottle {NAMES.index(rows[0]['name'])}"
+    label(labels, first.proposed, skip=2)  # two proposals left unlabeled
+    write(data, labels)
+
+    second = run(data)
+    assert second.round == 2 and second.pending == sorted(first.proposed[-2:],
+                                                           key=NAMES.index)
+    assert not set(second.proposed) & set(first.proposed)  # never re-proposed as new
+    rows = read_rows(second.to_label)
+    assert [r["name"] for r in rows] == second.proposed + second.pending
+    assert [r["round"] for r in rows] == ["2"] * 8 + ["1"] * 2
+    assert [r["rank"] for r in rows[8:]] == ["", ""]
+    assert {r["predicted"] for r in rows} <= {"0", "1", "2"}
+    assert all(0 < float(r["probability"]) <= 1 for r in rows)
+    assert "6 came back labeled" in str(second) and "still unlabeled" in str(second)
+    state = json.loads((tmp_path / "wine.skralif" / "state.json").read_text())
+    assert state["rounds"][0]["came_back_labeled"] == 6
+    assert state["rounds"][1]["strategy"] == "ralif"
+    assert state["rounds"][1]["n_labeled"] == 6
+    # the weights are skorch's parameter file, loadable without unpickling code
+    params = torch.load(tmp_path / "wine.skralif" / "net_params.pt", weights_only=True)
+    assert all(isinstance(v, torch.Tensor) for v in params.values())
+
+    label(labels, second.proposed + second.pending)
+    write(data, labels)
+    third = run(data)
+    assert third.round == 3 and third.pending == []
+    state = json.loads((tmp_path / "wine.skralif" / "state.json").read_text())
+    values = [r["stopping_value"] for r in state["rounds"]]
+    assert values[0] is None and values[1] is None and 0 <= values[2] <= 1
+    assert state["rounds"][2]["cv_folds"] >= 2
+
+
+def test_a_run_with_no_new_label_trains_and_writes_nothing(tmp_path):
+    data = write(tmp_path / "wine.csv", {})
+    first = run(data)
+    folder = tmp_path / "wine.skralif"
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    again = run(data)
+    assert not again.new_round and again.round == 1
+    assert again.pending == sorted(first.proposed, key=NAMES.index)
+    assert "No label was added" in str(again)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+def test_a_file_edited_between_runs(tmp_path):
+    data = write(tmp_path / "wine.csv", {})
+    first = run(data)
+    labels = {}
+    label(labels, first.proposed[:5])
+    # rows deleted (two proposals among them) and the file reordered: ids still match
+    gone = set(first.proposed[5:7])
+    keep = [i for i in range(len(NAMES))[::-1] if NAMES[i] not in gone]
+    write(data, labels, rows=keep)
+    second = run(data)
+    assert "2 proposed row(s) are no longer in the file" in str(second)
+    assert second.pending == [first.proposed[7]]
+    state = json.loads((tmp_path / "wine.skralif" / "state.json").read_text())
+    assert state["rounds"][1]["n_labeled"] == 5
+
+
+def test_row_numbers_are_the_ids_without_an_id_column(tmp_path):
+    data = write(tmp_path / "wine.csv", {NAMES[0]: 0, NAMES[100]: 1})
+    report = query_file(data, "label", ignore=["name", "note"], n=4, epochs=5,
+                        state_dir=tmp_path / "project")
+    assert all(isinstance(i, int) for i in report.proposed)
+    assert not {0, 100} & set(report.proposed)
+    rows = read_rows(tmp_path / "project" / "to_label.csv")
+    assert list(rows[0])[:6] == ["row", "rank", "round", "predicted", "probability", "score"]
+    assert rows[0]["name"] == NAMES[int(rows[0]["row"])]  # the row's own columns follow
+
+
+def test_string_labels_and_the_command_line(tmp_path, capsys):
+    data = tmp_path / "wine.csv"
+    write(data, {NAMES[i]: ["red", "white", "rose"][Y_WINE[i]] for i in range(0, 178, 9)})
+    args = [str(data), "--target", "label", "--id", "name", "--ignore", "note", "--n", "5",
+            "--epochs", "5", "--seed", "3"]
+    assert main(["query", *args]) == 0
+    out = capsys.readouterr().out
+    assert "Round 1 of wine.csv: 20 of 178 rows labeled" in out
+    assert "Cross-validated accuracy on the labeled rows" in out
+    rows = read_rows(default_state_dir(data) / "to_label.csv")
+    assert len(rows) == 5 and {r["predicted"] for r in rows} <= {"red", "white", "rose"}
+    state = json.loads((default_state_dir(data) / "state.json").read_text())
+    assert state["rounds"][0]["seed"] == 3
+
+
+def test_interrupted_training_leaves_the_project_as_it_was(tmp_path, monkeypatch):
+    data = write(tmp_path / "wine.csv", {})
+    first = run(data)
+    labels = {}
+    label(labels, first.proposed)
+    write(data, labels)
+    folder = tmp_path / "wine.skralif"
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("skralif.labeling._project.cross_validated_accuracy", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(data)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    monkeypatch.undo()
+    assert run(data).round == 2
+
+
+def test_parquet(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    y = np.where(np.arange(178) % 10 == 0, Y_WINE, np.nan)  # pandas writes missing as NaN
+    table = {f"f{j}": X_WINE[:, j] for j in range(13)}
+    pq.write_table(pa.table({**table, "label": y}), tmp_path / "wine.parquet")
+    report = query_file(tmp_path / "wine.parquet", "label", n=4, epochs=5)
+    rows = read_rows(report.to_label)
+    assert {r["predicted"] for r in rows} <= {"0", "1", "2"}  # 1.0 read as class 1
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(target="nope"), "--target 'nope' is not a column of"),
+    (dict(id_column="nope"), "--id 'nope' is not a column of"),
+    (dict(ignore=[]), "not numeric: 'note' (line 2: 'bottle 0'). Drop them from the features "
+                      "with --ignore note"),
+    (dict(n=0), "--n must be a positive integer; got 0"),
+    (dict(epochs=-1), "--epochs must be a positive integer; got -1"),
+    (dict(strategy="best"), "--strategy 'best' is not a strategy; choose from"),
+    (dict(id_column="label"), "--id and --target name the same column"),
+])
+def test_bad_options_are_named_before_anything_is_created(tmp_path, change, message):
+    data = write(tmp_path / "wine.csv", {})
+    kw = dict(target="label", id_column="name", ignore=["note"], n=4, epochs=5)
+    with pytest.raises(ValueError, match=None) as err:
+        query_file(data, **{**kw, **change})
+    assert message in str(err.value)
+    assert not default_state_dir(data).exists()
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "is empty"),
+    ("name,f0,label\n", "has a header but no data rows"),
+    ("name,f0,label\na,1,x\nb,2\n", "line 3: 2 fields, but the header has 3"),
+    ("name,f0,label\na,,x\n", "line 2, column 'f0': the cell is empty"),
+    ("name,f0,label\na,1e39,x\n", "is not a finite float32 number"),
+    ("name,f0,label\na,1,x\na,2,\n", "lines 2 and 3: id 'a' of column 'name' appears twice"),
+    ("name,f0,label\n,1,x\n", "line 2: the --id column 'name' is empty"),
+    ("name,f0,f0,label\na,1,2,x\n", "the header repeats column(s) ['f0']"),
+    ('name,f0,label\na,"1,x\n', "malformed CSV"),
+])
+def test_bad_files_get_one_line_naming_them(tmp_path, capsys, content, message):
+    data = tmp_path / "bad.csv"
+    data.write_text(content)
+    assert main(["query", str(data), "--target", "label", "--id", "name"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and str(data) in err and err.count("\n") == 1
+    assert not default_state_dir(data).exists()
+
+
+def test_other_files_and_state_folders(tmp_path, capsys):
+    data = write(tmp_path / "wine.csv", {})
+    for argv, message in [
+        ([str(tmp_path / "wine.txt")], "is not a file"),
+        ([str(tmp_path)], "is not a file"),
+        ([str(data), "--state", str(data)], "is a file; it must be a folder"),
+        ([str(data), "--n", "0"], "--n: must be a positive integer"),
+        ([str(data), "--seed", "-1"], "--seed: must be a non-negative integer"),
+    ]:
+        try:
+            status = main(["query", *argv, "--target", "label", "--id", "name"])
+        except SystemExit as exit_:  # argparse's own refusals
+            status = exit_.code
+        assert status == 2
+        assert message in capsys.readouterr().err
+    (tmp_path / "wine.tsv").write_text("a\tb\n")
+    with pytest.raises(ValueError, match="must be a .csv or .parquet file; got a .tsv file"):
+        query_file(tmp_path / "wine.tsv", "label")
+
+
+def test_the_project_must_stay_the_same(tmp_path):
+    data = write(tmp_path / "wine.csv", {})
+    run(data)
+    with pytest.raises(ValueError, match="is the project of --target 'label'; got --target"):
+        query_file(data, "f0", id_column="name", ignore=["note", "label"])
+    with pytest.raises(ValueError, match="is the project of --ignore"):
+        run(data, ignore=["note", "f3"])
+    text = data.read_text().splitlines()
+    data.write_text("\n".join([text[0] + ",f13"] + [line + ",1" for line in text[1:]]))
+    with pytest.raises(ValueError, match="The feature columns changed"):
+        run(data)
+    write(data, {})
+    state = tmp_path / "wine.skralif" / "state.json"
+    state.write_text("{not json")
+    with pytest.raises(ValueError, match="is not a skralif state file"):
+        run(data)
+    state.write_text("[]")
+    with pytest.raises(ValueError, match="is not a skralif state file"):
+        run(data)
