@@ -1,10 +1,12 @@
 """Command line: ``skralif run`` compares AL strategies on a dataset and saves the evidence;
-``skralif query`` proposes the next rows of the user's own file to label."""
+``skralif query`` proposes the next rows of the user's own file to label;
+``skralif labelstudio sync`` does it for a Label Studio project."""
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import tempfile
 import time
@@ -18,7 +20,7 @@ from sklearn.preprocessing import StandardScaler
 from . import __version__
 from .datasets import load_dataset
 from .evaluation import STRATEGIES, ALCurveDisplay, run_experiment
-from .labeling import query_file
+from .labeling import query_file, sync_label_studio
 from .nets import default_net
 
 __all__ = ["build_parser", "main"]
@@ -61,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="parallel runs, -1 for every core (default: 1)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_query(commands)
+    _add_labelstudio(commands)
     return parser
 
 
@@ -97,6 +100,38 @@ def _positive(text):
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer; got {text}")
     return value
+
+
+def _add_labelstudio(commands):
+    studio = commands.add_parser("labelstudio", help="active learning in a Label Studio project")
+    actions = studio.add_subparsers(dest="action", required=True)
+    sync = actions.add_parser(
+        "sync", help="train on the annotations, publish one scored prediction per task",
+        description="Reads the project's tasks and completed annotations (its single Choices "
+                    "control is the label), trains skralif's net, and writes one prediction "
+                    "per unlabeled task whose score orders the tasks as the strategy does: "
+                    "sort by prediction score in the data manager to label in that order.")
+    sync.add_argument("--url", required=True, help="the Label Studio server")
+    sync.add_argument("--api-key", default=os.environ.get("LABEL_STUDIO_API_KEY"),
+                      help="a legacy API token (default: $LABEL_STUDIO_API_KEY)")
+    sync.add_argument("--project", type=_positive, required=True, help="the project id")
+    sync.add_argument("--n", type=_positive, default=20,
+                      help="tasks in the next batch (default: 20)")
+    sync.add_argument("--features", type=_names, metavar="F1,F2,...",
+                      help="data fields used as features (default: the numeric fields, or "
+                           "the one list-of-numbers field)")
+    sync.add_argument("--strategy", default="ralif", choices=sorted(STRATEGIES),
+                      metavar="NAME", help="query strategy (default: ralif)")
+    sync.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
+    sync.add_argument("--epochs", type=_positive, default=60,
+                      help="training epochs of the net (default: 60)")
+
+
+def _names(text):
+    names = [n.strip() for n in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"must be comma-separated field names; got {text!r}")
+    return names
 
 
 def _seed(text):
@@ -147,6 +182,15 @@ def query(args) -> int:
     report = query_file(args.data, args.target, id_column=args.id, ignore=args.ignore,
                         n=args.n, strategy=args.strategy, state_dir=args.state,
                         seed=args.seed, epochs=args.epochs)
+    print(report)
+    return 0
+
+
+def labelstudio(args) -> int:
+    """``skralif labelstudio sync`` from parsed ``args``; return the exit status."""
+    report = sync_label_studio(args.url, args.api_key, args.project, n=args.n,
+                               features=args.features, strategy=args.strategy,
+                               seed=args.seed, epochs=args.epochs)
     print(report)
     return 0
 
@@ -259,7 +303,7 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return {"run": run, "query": query}[args.command](args)
+        return {"run": run, "query": query, "labelstudio": labelstudio}[args.command](args)
     except (ValueError, TypeError, OSError) as err:
         print(f"skralif: error: {err}", file=sys.stderr)
         return 2

@@ -8,6 +8,7 @@ Studio project (``skralif labelstudio sync``), publishing one scored
 prediction per unlabeled task.
 """
 
+from ._labelstudio import SyncReport, sync_label_studio
 from ._project import QueryReport, default_state_dir, query_file
 
-__all__ = ["QueryReport", "default_state_dir", "query_file"]
+__all__ = ["QueryReport", "default_state_dir", "query_file", "SyncReport", "sync_label_studio"]

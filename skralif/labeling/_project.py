@@ -10,9 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..evaluation import STRATEGIES
 from ..stopping import StabilizingPredictions
-from ._round import cross_validated_accuracy, propose
+from ._round import check_options, cross_validated_accuracy, propose
 from ._state import FORMAT, STATE_FILE, load_state, save_json, write_atomically
 from ._table import read_table
 
@@ -123,7 +122,8 @@ def query_file(data, target, *, id_column=None, ignore=(), n=20, strategy="ralif
         For a bad option, file or state folder (naming it), before any training.
     """
     data = Path(data)
-    _check_options(n=n, strategy=strategy, seed=seed, epochs=epochs)
+    check_options(positive=[("--n", n), ("--epochs", epochs)], non_negative=[("--seed", seed)],
+                  strategy=("--strategy", strategy))
     folder = default_state_dir(data) if state_dir is None else Path(state_dir)
     state = load_state(folder)
     table = read_table(data, target, id_column=id_column, ignore=tuple(ignore))
@@ -325,17 +325,6 @@ class _Round:
 def _ids_text(ids, limit=10):
     text = ", ".join(str(i) for i in ids[:limit])
     return text + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
-
-
-def _check_options(*, n, strategy, seed, epochs):
-    for name, value in [("--n", n), ("--epochs", epochs)]:
-        if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive integer; got {value!r}.")
-    if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"--seed must be a non-negative integer; got {seed!r}.")
-    if strategy not in STRATEGIES:
-        raise ValueError(f"--strategy {strategy!r} is not a strategy; choose from "
-                         f"{', '.join(sorted(STRATEGIES))}.")
 
 
 def _check_same_project(state, settings, folder):

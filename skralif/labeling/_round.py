@@ -10,11 +10,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .._learner import ActiveLearningClassifier
-from ..evaluation import make_strategy
+from ..evaluation import STRATEGIES, make_strategy
 from ..nets import default_net
 from ..strategies import TypiClustQuery
 
-__all__ = ["Proposal", "propose", "cross_validated_accuracy"]
+__all__ = ["Proposal", "propose", "cross_validated_accuracy", "check_options"]
 
 #: the cold-start strategy, used until two classes have labels
 COLD_STRATEGY = "typiclust"
@@ -138,3 +138,25 @@ def cross_validated_accuracy(X, y, *, seed=0, epochs=60, folds=5):
                                        random_state=seed)
     cv = StratifiedKFold(k, shuffle=True, random_state=seed)
     return float(cross_val_score(learner, X, y, cv=cv).mean()), k
+
+
+def check_options(*, positive=(), non_negative=(), strategy=None):
+    """Raise a ValueError naming the first bad option.
+
+    Parameters
+    ----------
+    positive : sequence of (str, object)
+        ``(name, value)`` pairs that must be integers >= 1.
+    non_negative : sequence of (str, object)
+        Pairs that must be integers >= 0.
+    strategy : (str, object), default=None
+        A pair whose value must be a name of :data:`skralif.evaluation.STRATEGIES`.
+    """
+    for pairs, low, kind in [(positive, 1, "positive"), (non_negative, 0, "non-negative")]:
+        for name, value in pairs:
+            if not isinstance(value, int | np.integer) or isinstance(value, bool) or \
+                    value < low:
+                raise ValueError(f"{name} must be a {kind} integer; got {value!r}.")
+    if strategy is not None and strategy[1] not in STRATEGIES:
+        raise ValueError(f"{strategy[0]} {strategy[1]!r} is not a strategy; choose from "
+                         f"{', '.join(sorted(STRATEGIES))}.")
