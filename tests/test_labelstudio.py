@@ -10,10 +10,6 @@ start.
 
 import os
 import shutil
-import socket
-import subprocess
-import time
-import urllib.request
 
 import numpy as np
 import pytest
@@ -22,6 +18,8 @@ from sklearn.datasets import load_digits
 from skralif.cli import main
 from skralif.labeling import sync_label_studio
 
+from .labelstudio_server import TOKEN, free_port, label_studio
+
 pytestmark = [pytest.mark.slow, pytest.mark.labelstudio]
 REQUIRED = bool(os.environ.get("SKRALIF_LABEL_STUDIO"))  # CI's step: fail, never skip
 if REQUIRED:
@@ -29,16 +27,9 @@ if REQUIRED:
 else:
     sdk = pytest.importorskip("label_studio_sdk")
 
-TOKEN = "5ca1ab1e" * 5
 CHOICES = [f"digit {k}" for k in range(10)]
 CONFIG = ('<View><Image name="image" value="$image"/><Choices name="digit" toName="image">'
           + "".join(f'<Choice value="{c}"/>' for c in CHOICES) + "</Choices></View>")
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -49,38 +40,8 @@ def server(tmp_path_factory):
     if not exe:
         pytest.skip("no label-studio executable: pip install label-studio (in a virtual "
                     "environment of its own) and set SKRALIF_LABEL_STUDIO to it")
-    data = tmp_path_factory.mktemp("label-studio")
-    port = _free_port()
-    env = {**os.environ, "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
-           "LABEL_STUDIO_USERNAME": "skralif@example.com",
-           "LABEL_STUDIO_PASSWORD": "skralif-test-password", "LABEL_STUDIO_USER_TOKEN": TOKEN,
-           "LABEL_STUDIO_BASE_DATA_DIR": str(data), "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK":
-           "true", "SENTRY_DSN": "", "FRONTEND_SENTRY_DSN": "", "COLLECT_ANALYTICS": "false"}
-    log = open(data / "server.log", "w")  # noqa: SIM115 -- closed at teardown
-    proc = subprocess.Popen([exe, "start", "--no-browser", "--port", str(port),
-                             "--internal-host", "127.0.0.1"], env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 240
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
-                if answer.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            log.close()
-            pytest.fail("Label Studio did not start:\n" + (data / "server.log").read_text()[-3000:])
-        time.sleep(1)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with label_studio(exe, tmp_path_factory.mktemp("label-studio")) as url:
+        yield url
 
 
 @pytest.fixture
@@ -158,7 +119,7 @@ def test_command_line_and_errors(server, project, capsys, monkeypatch):
     ]:
         assert main(["labelstudio", "sync", "--url", server, *argv]) == 2
         assert message in capsys.readouterr().err
-    assert main(["labelstudio", "sync", "--url", f"http://127.0.0.1:{_free_port()}",
+    assert main(["labelstudio", "sync", "--url", f"http://127.0.0.1:{free_port()}",
                  "--project", "1"]) == 2
     assert "Cannot reach Label Studio" in capsys.readouterr().err
     # a failed sync wrote nothing: still round 1's predictions only

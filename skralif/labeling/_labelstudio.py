@@ -172,8 +172,10 @@ def sync_label_studio(url, api_key, project, *, n=20, features=None, strategy="r
     if proposal.learner is None:
         lines.append("Fewer than two choices have labels, so no model is trained yet: "
                      "TypiClust (label-free) ranked the tasks.")
-    elif np.isfinite(cv):
-        lines.append(f"Cross-validated accuracy on the labeled tasks: {cv:.3f} ({folds}-fold).")
+    else:
+        lines.append(f"Cross-validated accuracy on the labeled tasks: {cv:.3f} ({folds}-fold)."
+                     if np.isfinite(cv) else
+                     "Cross-validated accuracy: n/a (a choice has a single label).")
     lines.append(f"Wrote {len(predictions)} predictions as model version {version!r} "
                  f"(removed {len(old)} earlier skralif predictions). Sort tasks by prediction "
                  f"score, descending, to label in {proposal.strategy}'s order; its next "

@@ -1,0 +1,61 @@
+"""Start a real Label Studio server on 127.0.0.1 (for the sync tests and the docs' screenshots)."""
+
+import contextlib
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+
+#: the legacy API token and login of the server's only user
+TOKEN = "5ca1ab1e" * 5
+USER, PASSWORD = "skralif@example.com", "skralif-test-password"
+
+
+def free_port():
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def label_studio(exe, folder, timeout=240):
+    """Run ``exe start`` with its data in ``folder``; yield its URL once ``/health`` answers.
+
+    Offline, a legacy API token (:data:`TOKEN`) for the user :data:`USER`; the server's
+    log is ``folder/server.log``. Raises RuntimeError with the log's end if it does not
+    start within ``timeout`` seconds.
+    """
+    port = free_port()
+    env = {**os.environ, "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
+           "LABEL_STUDIO_USERNAME": USER, "LABEL_STUDIO_PASSWORD": PASSWORD,
+           "LABEL_STUDIO_USER_TOKEN": TOKEN, "LABEL_STUDIO_BASE_DATA_DIR": str(folder),
+           "SENTRY_DSN": "", "FRONTEND_SENTRY_DSN": "", "COLLECT_ANALYTICS": "false"}
+    url = f"http://127.0.0.1:{port}"
+    with open(folder / "server.log", "w") as log:
+        proc = subprocess.Popen([str(exe), "start", "--no-browser", "--port", str(port),
+                                 "--internal-host", "127.0.0.1"], env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + timeout
+            while not _healthy(url):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("Label Studio did not start:\n"
+                                       + (folder / "server.log").read_text()[-3000:])
+                time.sleep(1)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _healthy(url):
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
+            return answer.status == 200
+    except OSError:
+        return False
