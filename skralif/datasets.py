@@ -128,7 +128,8 @@ def _read_csv_rows(path):
         row whose field count differs from the header's (naming the line).
     """
     try:
-        with open(path, newline="") as handle:
+        # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the first name
+        with open(path, newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.reader(handle, strict=True))
     except csv.Error as err:
         raise ValueError(f"{path}: malformed CSV ({err}); check its quotes.") from err

@@ -160,6 +160,14 @@ def test_interrupted_training_leaves_the_project_as_it_was(tmp_path, monkeypatch
     assert run(data).round == 2
 
 
+def test_excel_csv_with_a_byte_order_mark_and_crlf(tmp_path):
+    data = tmp_path / "excel.csv"
+    rows = ["id,a,b,label"] + [f"r{i},{i % 7},{i % 3},{'x' if i < 3 else ''}" for i in range(30)]
+    data.write_bytes(("\ufeff" + "\r\n".join(rows) + "\r\n").encode("utf-8"))
+    report = query_file(data, "label", id_column="id", n=3, epochs=2)
+    assert len(report.proposed) == 3 and report.proposed[0].startswith("r")
+
+
 def test_parquet(tmp_path):
     pa = pytest.importorskip("pyarrow")
     pq = pytest.importorskip("pyarrow.parquet")
