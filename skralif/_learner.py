@@ -458,13 +458,15 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         return self._query_rows(self.estimator_, X, n, self.X_labeled_, self.y_labeled_,
                                 self.classes_)
 
-    def score_samples(self, X_pool=None):
+    def query_scores(self, X_pool=None):
         """The strategy's score of every pool row (higher is queried first).
 
         The scores :meth:`query` ranks by, before any batch diversity step
         (RALIF, BADGE and core-set pick a diverse batch, not simply the top
         scores). In a session started with no label, ``initial_strategy``
-        scores until the first :meth:`teach`.
+        scores until the first :meth:`teach`. Not named ``score_samples``:
+        a row's score depends on the other pool rows (RALIF's target is the
+        pool's loss), which scikit-learn's ``score_samples`` contract forbids.
 
         Parameters
         ----------

@@ -107,17 +107,17 @@ def test_initial_strategy_is_validated(data):
         ActiveLearningClassifier(initial_strategy="typiclust").fit(X, y)
 
 
-def test_score_samples_are_what_query_ranks_by(data):
+def test_query_scores_are_what_query_ranks_by(data):
     from skralif.strategies import UncertaintyQuery
 
     X, y = data
     clf = cold(query_strategy=UncertaintyQuery()).fit(X, np.full(len(y), -1))
     np.testing.assert_array_equal(  # no label yet: the initial strategy's scores
-        clf.score_samples(), TypiClustQuery(random_state=0).score_samples(None, X))
+        clf.query_scores(), TypiClustQuery(random_state=0).score_samples(None, X))
     idx = clf.query(n=20)
     clf.teach(X[idx], y[idx])
-    scores = clf.score_samples()
+    scores = clf.query_scores()
     assert scores.shape == (len(clf.X_pool_),)
     np.testing.assert_array_equal(np.sort(clf.query(n=5)), np.sort(np.argsort(-scores)[:5]))
-    np.testing.assert_allclose(clf.score_samples(X[:7]), UncertaintyQuery().score_samples(
+    np.testing.assert_allclose(clf.query_scores(X[:7]), UncertaintyQuery().score_samples(
         clf.estimator_, X[:7]))

@@ -104,7 +104,7 @@ def propose(X, y, n, *, pending=(), strategy="ralif", seed=0, epochs=60):
     learner.fit(X, y)
     picks = learner.query(X[candidates], n) if n else none
     proba = learner.predict_proba(X[rows])
-    return Proposal(candidates[picks], rows, learner.score_samples(X[rows]),
+    return Proposal(candidates[picks], rows, learner.query_scores(X[rows]),
                     learner.classes_[proba.argmax(axis=1)], proba.max(axis=1), strategy,
                     learner)
 
