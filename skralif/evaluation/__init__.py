@@ -1,0 +1,14 @@
+"""Does active learning pay off on this data? Learning curves over strategies and seeds.
+
+:func:`run_experiment` runs simulated AL for several strategies and seeds on a
+train/test split: for a given seed every strategy starts from the same labeled
+rows, trains the same estimator settings with the same torch seeds, and is
+scored on the test set after every round. :class:`ALResults` summarises the
+curves and :class:`ALCurveDisplay` plots them.
+"""
+
+from ._display import ALCurveDisplay
+from ._experiment import STRATEGIES, make_strategy, run_experiment
+from ._results import ALResults
+
+__all__ = ["STRATEGIES", "make_strategy", "run_experiment", "ALResults", "ALCurveDisplay"]
