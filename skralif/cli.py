@@ -19,7 +19,7 @@ from sklearn.preprocessing import StandardScaler
 
 from . import __version__
 from .datasets import load_dataset
-from .evaluation import STRATEGIES, ALCurveDisplay, run_experiment
+from .evaluation import STRATEGIES, ALCurveDisplay, run_experiment, write_report
 from .labeling import query_file, sync_label_studio
 from .nets import default_net
 
@@ -64,6 +64,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_query(commands)
     _add_labelstudio(commands)
+    report = commands.add_parser(
+        "report", help="compare strategies over several settings' results",
+        description="Reads results.json files (of skralif run or the benchmarks), one setting "
+                    "each, and writes report.md (per-setting tables with paired bootstrap "
+                    "intervals, mean ranks, worst-case gains, the penalty matrix), "
+                    "penalty_matrix.png and ranks.png.")
+    report.add_argument("results", nargs="+", type=Path, metavar="RESULTS.json")
+    report.add_argument("--output", type=Path, default=Path("skralif-report"),
+                        help="folder for the report (default: skralif-report)")
+    report.add_argument("--baseline", default="random",
+                        help="strategy gains are measured against (default: random)")
+    report.add_argument("--strategies", nargs="+", metavar="NAME",
+                        help="compare only these (default: every strategy in all settings)")
     return parser
 
 
@@ -186,6 +199,14 @@ def query(args) -> int:
     return 0
 
 
+def report(args) -> int:
+    """``skralif report`` from parsed ``args``; return the exit status."""
+    written = write_report(args.results, args.output, baseline=args.baseline,
+                           strategies=args.strategies)
+    print(f"Wrote {', '.join(str(p) for p in written)}.")
+    return 0
+
+
 def labelstudio(args) -> int:
     """``skralif labelstudio sync`` from parsed ``args``; return the exit status."""
     report = sync_label_studio(args.url, args.api_key, args.project, n=args.n,
@@ -303,7 +324,8 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return {"run": run, "query": query, "labelstudio": labelstudio}[args.command](args)
+        return {"run": run, "query": query, "labelstudio": labelstudio,
+                "report": report}[args.command](args)
     except (ValueError, TypeError, OSError) as err:
         print(f"skralif: error: {err}", file=sys.stderr)
         return 2

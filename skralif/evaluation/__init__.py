@@ -9,6 +9,9 @@ curves and :class:`ALCurveDisplay` plots them.
 
 from ._display import ALCurveDisplay
 from ._experiment import STRATEGIES, make_strategy, run_experiment
+from ._report import write_report
 from ._results import ALResults
+from ._statistics import across_settings, paired_bootstrap, penalty_matrix
 
-__all__ = ["STRATEGIES", "make_strategy", "run_experiment", "ALResults", "ALCurveDisplay"]
+__all__ = ["STRATEGIES", "make_strategy", "run_experiment", "ALResults", "ALCurveDisplay",
+           "paired_bootstrap", "penalty_matrix", "across_settings", "write_report"]

@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import rankdata
+
+from ._statistics import paired_bootstrap
 
 __all__ = ["ALResults"]
 
@@ -48,14 +51,19 @@ class ALResults:
         return np.trapezoid(self.accuracy, self.n_labeled, axis=-1) / span
 
     def summary(self, baseline="random"):
-        """One dict per strategy: AULC mean and std, win rate and labels saved.
+        """One dict per strategy: AULC, its gain over the baseline, rank, win rate.
 
-        ``win_rate`` is the share of seeds whose AULC is at least the baseline's
-        for the same seed. ``labels_saved`` is how many fewer labels than the
-        full budget the mean curve needs to reach the baseline's final mean
-        accuracy *and stay at or above it* (linear interpolation; 0 for the
-        baseline itself; NaN if the final point is below it). Both are NaN
-        without a baseline.
+        ``aulc_mean``, ``aulc_std``: the AULC over seeds. ``gain``: the mean
+        paired difference of AULC from the baseline's (same seed), with
+        ``gain_low`` and ``gain_high`` the ends of its paired bootstrap 95%
+        interval (:func:`~skralif.evaluation.paired_bootstrap`, seeds
+        resampled). ``rank``: of the mean AULC within these results (1 is
+        best, ties averaged). ``win_rate`` is the share of seeds whose AULC is
+        at least the baseline's for the same seed. ``labels_saved`` is how
+        many fewer labels than the full budget the mean curve needs to reach
+        the baseline's final mean accuracy *and stay at or above it* (linear
+        interpolation; 0 for the baseline itself; NaN if the final point is
+        below it). The baseline's columns are NaN without a baseline.
 
         Parameters
         ----------
@@ -70,12 +78,16 @@ class ALResults:
         has_base = baseline in self.strategies
         base = aulc[self.strategies.index(baseline)] if has_base else None
         target = self.accuracy[self.strategies.index(baseline)].mean(0)[-1] if has_base else None
+        ranks = rankdata(-aulc.mean(axis=1), method="average")
         rows = []
         for i, name in enumerate(self.strategies):
+            gain = paired_bootstrap(aulc[i] - base) if has_base else (float("nan"),) * 3
             rows.append({
                 "strategy": name,
                 "aulc_mean": float(aulc[i].mean()),
                 "aulc_std": float(aulc[i].std()),
+                "gain": gain[0], "gain_low": gain[1], "gain_high": gain[2],
+                "rank": float(ranks[i]),
                 "final_accuracy": float(self.accuracy[i, :, -1].mean()),
                 "win_rate": float(np.mean(aulc[i] >= base)) if has_base else float("nan"),
                 "labels_saved": (self._labels_saved(self.accuracy[i].mean(0), target)
