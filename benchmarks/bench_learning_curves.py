@@ -1,13 +1,17 @@
 """Learning curves: RALIF (exact / LiSSA, influence / reference score) against every baseline.
 
 Datasets: digits, breast_cancer, wine (bundled) and MNIST-t10k (IDX files from
-``--mnist``) with MLPs; ``mnist_cnn`` is MNIST-t10k as 1x28x28 images with a small CNN
-(two conv blocks, a 2x2 average pool and a linear head on its 128 features). Two budget
-regimes each: a cold start with a few labels per class and a warmer one. For every seed
-all strategies share the initial labeled set, the net settings and the torch seeds. BALD
+``--mnist``) with MLPs; ``mnist_imbalanced`` is MNIST-t10k whose pool has a 10:1 long
+tail (class k keeps a share 0.1^(k/9) of its rows; the test set stays balanced);
+``mnist_cnn`` is MNIST-t10k as 1x28x28 images with a small CNN (two conv blocks, a 2x2
+average pool and a linear head on its 128 features). Regimes: a cold start with a few
+labels per class, a warmer one, ``large`` (each query 10% of the final budget) and
+``zero`` (no label at the start: TypiClust picks the first batch). For every seed all
+strategies share the initial labeled set, the net settings and the torch seeds. BALD
 needs MC dropout, so it alone runs the same net with dropout 0.2 (a caveat stated with the
-results). Writes its figures to ``benchmarks/RESULTS.md`` and one
-plot per setting to ``benchmarks/figures/``.
+results). Writes its figures to ``benchmarks/RESULTS.md`` and one plot and one JSON file
+per setting to ``benchmarks/figures/`` (``skralif report`` reads them; ``--across``
+writes the "Across settings" section from them).
 """
 
 import argparse
@@ -25,24 +29,29 @@ from sklearn.preprocessing import StandardScaler
 from skralif.datasets import load_dataset
 from skralif.evaluation import ALCurveDisplay, ALResults, run_experiment
 from skralif.nets import default_net
+from skralif.strategies import TypiClustQuery
 
 matplotlib.use("Agg")
 FIGURES = Path(__file__).with_name("figures")
 
-#: dataset -> (test rows, net settings, scale?, {regime: (initial, query size)})
+#: dataset -> (test rows, net settings, scale?, {regime: (initial, query[, rounds])})
 SETTINGS = {
     "digits": (600, dict(module__hidden_units=(128, 128), lr=1e-2, max_epochs=60), True,
-               {"cold": (10, 10), "warm": (30, 20)}),
+               {"cold": (10, 10), "warm": (30, 20), "large": (100, 100, 9), "zero": (10, 10)}),
     "breast_cancer": (200, dict(module__hidden_units=(128, 128), lr=1e-2, max_epochs=60), True,
                       {"cold": (4, 4), "warm": (20, 10)}),
     "wine": (60, dict(module__hidden_units=(128, 128), lr=1e-2, max_epochs=60), True,
              {"cold": (3, 3), "warm": (9, 6)}),
     "mnist": (3000, dict(module__hidden_units=(256, 128), lr=1e-3, max_epochs=30), False,
-              {"cold": (20, 20), "warm": (50, 50)}),
+              {"cold": (20, 20), "warm": (50, 50), "large": (100, 100, 9),
+               "zero": (20, 20)}),
+    "mnist_imbalanced": (3000, dict(module__hidden_units=(256, 128), lr=1e-3, max_epochs=30),
+                         False, {"cold": (20, 20), "warm": (50, 50)}),
     "mnist_cnn": (3000, dict(lr=3e-3, max_epochs=100), False,
                   {"cold": (20, 20), "warm": (50, 50)}),
 }
-#: the tabular and MLP settings run by default; the CNN one is asked for by name
+#: the settings of a regime ``zero`` start from no label, the first batch by TypiClust
+ZERO = "zero"
 DEFAULT_DATASETS = ["digits", "breast_cancer", "wine", "mnist"]
 
 
@@ -62,22 +71,30 @@ class SmallCNN(torch.nn.Module):
     def forward(self, X):
         return self.head(self.body(X))
 STRATEGIES = ["ralif", "ralif-lissa", "ralif-reference", "random", "entropy", "margin",
-              "coreset", "badge"]
+              "coreset", "badge", "typiclust", "probcover"]
 
 
 def split(name, mnist_path, test_rows):
     X, y = load_dataset(mnist_path if name.startswith("mnist") else name)
     if name == "mnist_cnn":
         X = (X / X.max()).reshape(-1, 1, 28, 28).astype(np.float32)
-    return train_test_split(X, y, test_size=test_rows, stratify=y, random_state=0)
+    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=test_rows, stratify=y,
+                                              random_state=0)
+    if name == "mnist_imbalanced":  # a 10:1 long tail in the pool only
+        rng = np.random.default_rng(0)
+        keep = [i for k in range(10) for i in np.flatnonzero(y_tr == k)
+                if rng.random() < 0.1 ** (k / 9)]
+        X_tr, y_tr = X_tr[np.sort(keep)], y_tr[np.sort(keep)]
+    return X_tr, X_te, y_tr, y_te
 
 
 def run_setting(name, regime, args):
     test_rows, net_params, scale, regimes = SETTINGS[name]
-    initial, query = regimes[regime]
+    initial, query, *rounds = regimes[regime]
     X_tr, X_te, y_tr, y_te = split(name, args.mnist, test_rows)
-    kw = dict(initial_size=initial, query_size=query, n_rounds=args.rounds,
-              seeds=list(range(args.seeds)), n_jobs=args.n_jobs)
+    kw = dict(initial_size=initial, query_size=query, n_rounds=rounds[0] if rounds else
+              args.rounds, seeds=list(range(args.seeds)), n_jobs=args.n_jobs,
+              initial_strategy=TypiClustQuery(random_state=0) if regime == ZERO else None)
 
     def net(**extra):
         if name == "mnist_cnn":
@@ -125,12 +142,15 @@ def main():
     FIGURES.mkdir(exist_ok=True)
     tables, verdicts = [], []
     for name in args.datasets:
-        for regime in args.regimes:
+        for regime in [r for r in args.regimes if r in SETTINGS[name][3]]:
             start = time.perf_counter()
             res = run_setting(name, regime, args)
             seconds = time.perf_counter() - start
-            title = f"{name}, {regime} ({res.n_labeled[0]} + {args.rounds} x "
-            title += f"{res.n_labeled[1] - res.n_labeled[0]} labels)"
+            res.settings.update(setting=f"{name} {regime}", seconds=round(seconds))
+            start_from = "0 (TypiClust) + " if regime == ZERO else ""
+            title = f"{name}, {regime} ({start_from}{res.n_labeled[0]:.0f} + "
+            title += f"{len(res.n_labeled) - 1} x {res.n_labeled[1] - res.n_labeled[0]:.0f} "
+            title += f"labels; {seconds:.0f} s)"
             display = ALCurveDisplay.from_results(res)
             display.ax_.set_title(title)
             png = FIGURES / f"{name}_{regime}.png"
@@ -141,9 +161,11 @@ def main():
             print(title, f"({seconds:.0f} s)\n{res.format_summary()}", flush=True)
             tables.append(f"#### {title}\n\n![{name} {regime}](figures/{png.name})\n\n"
                           + markdown_table(
-                              ["strategy", "AULC mean", "std", "final acc.", "win rate vs random",
-                               "labels saved"],
+                              ["strategy", "AULC mean", "std", "gain vs random [95% CI]",
+                               "rank", "final acc.", "win rate vs random", "labels saved"],
                               [[r["strategy"], f"{r['aulc_mean']:.4f}", f"{r['aulc_std']:.4f}",
+                                f"{100 * r['gain']:+.2f} [{100 * r['gain_low']:+.2f}, "
+                                f"{100 * r['gain_high']:+.2f}]", f"{r['rank']:g}",
                                 f"{r['final_accuracy']:.4f}", f"{r['win_rate']:.0%}",
                                 f"{r['labels_saved']:.1f}"] for r in rows]))
             above, win, best_ok, best = verdict(rows)
@@ -151,12 +173,15 @@ def main():
                              "yes" if best_ok else f"no ({best})"])
     n_best = sum(v[3] == "yes" for v in verdicts)
     body = (
-        f"{args.seeds} seeds, {args.rounds} rounds; nets retrained from scratch every round "
+        f"{args.seeds} seeds, {args.rounds} rounds unless the title says otherwise; nets "
+        "retrained from scratch every round "
         "(Adam, batch 64, no validation split); StandardScaler before the net for the "
         "tabular sets. AULC: mean test accuracy over the label budget (trapezoid, normalised). "
         "Win rate: share of seeds whose AULC is at least random's. Labels saved: labels "
         "fewer than the budget at which the mean curve first reaches random's final mean "
-        "accuracy.\n\n### Goals for RALIF (exact, influence score)\n\n"
+        "accuracy. Gain: mean paired AULC difference from random in points (x100), with "
+        "a 95% bootstrap interval over seeds; rank: of the mean AULC in the setting.\n\n"
+        "### Goals for RALIF (exact, influence score)\n\n"
         + markdown_table(["setting", "AULC >= random (mean)", "win rate vs random",
                           "AULC >= best baseline"], verdicts)
         + f"\n\nAt least the best baseline on {n_best} of {len(verdicts)} settings.\n\n"
