@@ -48,7 +48,7 @@ _FINAL_MAPS = {
 }
 
 
-def find_head(net, probe, name=None, fallback=STRATEGY_FALLBACK):
+def find_head(net, probe, name=None, fallback=STRATEGY_FALLBACK, data_name="X"):
     """Return ``(name, linear)``: the head of ``net.module_``.
 
     The head is the submodule called ``name``, which must be a
@@ -57,7 +57,9 @@ def find_head(net, probe, name=None, fallback=STRATEGY_FALLBACK):
     takes) records every Linear's output, and the head is the one Linear,
     called once, whose output *is* the module's output, possibly through a
     final softmax, log-softmax or sigmoid (and a reshape, as binary nets
-    squeeze their single logit). No such Linear, or several, is an error
+    squeeze their single logit). ``data_name`` names the argument the probe
+    rows come from in the error raised when the module cannot run on them.
+    No such Linear, or several, is an error
     that lists the candidates; ``fallback`` tells the user how to name one.
     """
     modules = dict(net.module_.named_modules())
@@ -76,7 +78,7 @@ def find_head(net, probe, name=None, fallback=STRATEGY_FALLBACK):
     linears = [k for k, m in modules.items() if isinstance(m, torch.nn.Linear)]
     if not linears:
         raise ValueError(f"The net has no torch.nn.Linear layer to use as its head. {fallback}")
-    out, calls = trace_linears(net, probe)
+    out, calls = trace_linears(net, probe, name=data_name)
     found = [k for k in linears if _final_map(calls.get(k, []), out) is not None]
     if len(found) == 1:
         return found[0], modules[found[0]]
@@ -147,12 +149,13 @@ class HeadView:
     fallback: str = STRATEGY_FALLBACK
 
     @classmethod
-    def from_net(cls, net, probe, name=None, features_only=False, fallback=STRATEGY_FALLBACK):
+    def from_net(cls, net, probe, name=None, features_only=False, fallback=STRATEGY_FALLBACK,
+                 data_name="X"):
         """Locate the head of ``net`` (:func:`find_head`, tracing one pass on the
         ``probe`` rows) and check its criterion fits the closed forms (unless
         ``features_only``: then any criterion and output are accepted)."""
         check_fitted_net(net)
-        name, head = find_head(net, probe, name, fallback)
+        name, head = find_head(net, probe, name, fallback, data_name)
         output = None if features_only else output_kind(net, fallback)
         if output is not None and (output == "logit") != (head.out_features == 1):
             raise ValueError(
@@ -165,13 +168,13 @@ class HeadView:
 
     @classmethod
     def from_estimator(cls, estimator, X, name=None, features_only=False,
-                       fallback=STRATEGY_FALLBACK):
+                       fallback=STRATEGY_FALLBACK, data_name="X_pool"):
         """:meth:`from_net` for a net or a Pipeline ending in one, probed with the
         first rows of ``X`` (raw rows: they go through the Pipeline's steps)."""
         net, transform = split_estimator(estimator)
         probe = take_rows(X, slice(0, 2))
         probe = transform(np.asarray(probe) if is_dask(probe) else probe)
-        return cls.from_net(net, probe, name, features_only, fallback)
+        return cls.from_net(net, probe, name, features_only, fallback, data_name)
 
     def rebind(self, net):
         """The same view on ``net``, which may be an unpickled copy (Dask workers)."""

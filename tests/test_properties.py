@@ -17,7 +17,14 @@ from hypothesis.extra import numpy as hnp
 
 from skralif import ActiveLearningClassifier, RALIFQuery
 from skralif.nets import default_net
-from skralif.strategies import BADGEQuery, CoresetQuery, RandomQuery, UncertaintyQuery
+from skralif.strategies import (
+    BADGEQuery,
+    CoresetQuery,
+    ProbCoverQuery,
+    RandomQuery,
+    TypiClustQuery,
+    UncertaintyQuery,
+)
 
 SCOREBOARD = Counter()
 PROPERTY = settings(max_examples=40, deadline=None,
@@ -174,3 +181,16 @@ def teardown_module(module):
     print("\nProperty-suite scoreboard:")
     for key, count in sorted(SCOREBOARD.items()):
         print(f"  {key}: {count}")
+
+
+@pytest.mark.parametrize("strategy", [CoresetQuery(), BADGEQuery(), TypiClustQuery(),
+                                      ProbCoverQuery()])
+def test_a_pool_of_the_wrong_width_is_named_by_every_strategy(strategy, digits):
+    """Found by the property above: head discovery probed the pool under the name `X`."""
+    X, y = digits
+    clf = ActiveLearningClassifier(default_net(max_epochs=2), random_state=0).fit(X[:60],
+                                                                                   y[:60])
+    for call in (lambda: strategy.score_samples(clf.estimator_, np.zeros((3, 1))),
+                 lambda: strategy.query(clf.estimator_, np.zeros((3, 1)), 1)):
+        with pytest.raises(ValueError, match="`X_pool`"):
+            call()

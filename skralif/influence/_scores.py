@@ -189,7 +189,7 @@ def _labels(y, n, n_classes, name):
 # ---------------------------------------------------------------- head path
 def _head_scores(net, X_tr, y_tr, X_ev, y_ev, X_c, y_c, damping, backend, batch_size, head):
     view = HeadView.from_net(net, take_rows(X_tr, slice(0, 2)), head,
-                             fallback=INFLUENCE_FALLBACK)
+                             fallback=INFLUENCE_FALLBACK, data_name="X_train")
     C, W = view.n_classes, view.weights()
     feats_tr = encode(net, X_tr, view, batch_size, "X_train")
     _labels(y_tr, len(feats_tr), C, "y_train")
