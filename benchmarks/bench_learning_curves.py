@@ -113,6 +113,23 @@ def run_setting(name, regime, args):
                      np.concatenate([main.accuracy, bald.accuracy]), main.settings)
 
 
+def reused(name, regime, args):
+    """The results of an earlier run of this setting (``figures/{name}_{regime}.json``),
+    if it ran the same labels, seeds and strategies; None otherwise."""
+    path = FIGURES / f"{name}_{regime}.json"
+    if not path.exists():
+        return None
+    res = ALResults.from_json(path)
+    initial, query, *rounds = SETTINGS[name][3][regime]
+    expected = dict(initial_size=initial, query_size=query,
+                    n_rounds=rounds[0] if rounds else args.rounds)
+    strategies = list(args.strategies) + ([] if args.no_bald else ["bald (dropout 0.2)"])
+    same = (all(res.settings.get(k) == v for k, v in expected.items())
+            and res.seeds == list(range(args.seeds)) and res.strategies == strategies)
+    print(f"{path.name}: {'reused' if same else 'other settings, run again'}", flush=True)
+    return res if same else None
+
+
 def verdict(rows):
     """RALIF (exact, influence) against random and the best baseline of one setting."""
     by = {r["strategy"]: r for r in rows}
@@ -136,6 +153,9 @@ def main():
     parser.add_argument("--strategies", nargs="+", default=STRATEGIES)
     parser.add_argument("--no-bald", action="store_true", help="skip BALD")
     parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--reuse", action="store_true",
+                        help="take a setting's results from figures/ when an earlier run "
+                             "had the same labels, seeds and strategies")
     parser.add_argument("--section", default="bench_learning_curves",
                         help="RESULTS.md section to write (one per family of settings)")
     args = parser.parse_args()
@@ -144,13 +164,16 @@ def main():
     for name in args.datasets:
         for regime in [r for r in args.regimes if r in SETTINGS[name][3]]:
             start = time.perf_counter()
-            res = run_setting(name, regime, args)
-            seconds = time.perf_counter() - start
-            res.settings.update(setting=f"{name} {regime}", seconds=round(seconds))
+            res = reused(name, regime, args) if args.reuse else None
+            if res is None:
+                res = run_setting(name, regime, args)
+                res.settings.update(seconds=round(time.perf_counter() - start))
+            res.settings.update(setting=f"{name} {regime}")
+            seconds = res.settings.get("seconds", float("nan"))
             start_from = "0 (TypiClust) + " if regime == ZERO else ""
             title = f"{name}, {regime} ({start_from}{res.n_labeled[0]:.0f} + "
             title += f"{len(res.n_labeled) - 1} x {res.n_labeled[1] - res.n_labeled[0]:.0f} "
-            title += f"labels; {seconds:.0f} s)"
+            title += f"labels; {seconds:.0f} s)" if seconds == seconds else "labels)"
             display = ALCurveDisplay.from_results(res)
             display.ax_.set_title(title)
             png = FIGURES / f"{name}_{regime}.png"
@@ -158,7 +181,7 @@ def main():
             matplotlib.pyplot.close(display.figure_)
             res.to_json(FIGURES / f"{name}_{regime}.json")
             rows = res.summary()
-            print(title, f"({seconds:.0f} s)\n{res.format_summary()}", flush=True)
+            print(f"{title}\n{res.format_summary()}", flush=True)
             tables.append(f"#### {title}\n\n![{name} {regime}](figures/{png.name})\n\n"
                           + markdown_table(
                               ["strategy", "AULC mean", "std", "gain vs random [95% CI]",

@@ -273,8 +273,8 @@ SUMMARY_HELP = (
     "AULC: mean test accuracy over the label budget (area under the learning curve).\n"
     "Win rate: share of seeds whose AULC is at least random's for the same seed.\n"
     "Labels saved: how many fewer labels than the full budget the strategy's mean curve "
-    "needs to reach, and stay at, random's final accuracy (0 for random itself; n/a if it "
-    "never does)."
+    "needs to reach, and stay at, random's final accuracy (n/a if it never does; random's "
+    "own is above 0 when its curve dips before the end)."
 )
 
 

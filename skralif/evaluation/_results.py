@@ -62,8 +62,9 @@ class ALResults:
         at least the baseline's for the same seed. ``labels_saved`` is how
         many fewer labels than the full budget the mean curve needs to reach
         the baseline's final mean accuracy *and stay at or above it* (linear
-        interpolation; 0 for the baseline itself; NaN if the final point is
-        below it). The baseline's columns are NaN without a baseline.
+        interpolation; NaN if the final point is below it; for the baseline
+        itself 0 unless its mean curve reaches its final accuracy earlier and
+        stays there). The baseline's columns are NaN without a baseline.
 
         Parameters
         ----------
