@@ -455,6 +455,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         n = check_n(self.query_size if n is None else n, len(X))
         if not hasattr(self, "estimator_"):  # no label yet: the initial strategy proposes
             return self._initial_query(X, n, self._cold_steps)
+        self._check_two_classes()
         return self._query_rows(self.estimator_, X, n, self.X_labeled_, self.y_labeled_,
                                 self.classes_)
 
@@ -485,6 +486,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
             steps = self._cold_steps
             return self.initial_strategy_.score_samples(
                 None, X if steps is None else steps.transform(X))
+        self._check_two_classes()
         return self.query_strategy_.score_samples(
             self.estimator_, X, X_labeled=self.X_labeled_,
             y_labeled=_encode(self.y_labeled_, self.classes_))
@@ -575,6 +577,15 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         """``fit`` was called (a session with no label yet counts: it can query and teach)."""
         if not hasattr(self, "X_pool_"):
             check_is_fitted(self)  # sklearn's own NotFittedError and message
+
+    def _check_two_classes(self):
+        """A model of one class cannot rank the pool (only label-free strategies can)."""
+        if len(self.classes_) < 2 and not self.query_strategy_.label_free:
+            raise ValueError(
+                f"The labeled rows hold a single class ({self.classes_.tolist()[0]!r}), so "
+                f"{type(self.query_strategy_).__name__} has no model to rank the pool with. "
+                "Teach rows of another class first (for instance rows proposed by a "
+                "label-free strategy: TypiClustQuery().query(None, X_pool, n)).")
 
     def _train(self, X, y, classes, round_, previous):
         """Return an estimator fitted on ``(X, y)``; never touches ``self``'s state."""

@@ -121,3 +121,17 @@ def test_query_scores_are_what_query_ranks_by(data):
     np.testing.assert_array_equal(np.sort(clf.query(n=5)), np.sort(np.argsort(-scores)[:5]))
     np.testing.assert_allclose(clf.query_scores(X[:7]), UncertaintyQuery().score_samples(
         clf.estimator_, X[:7]))
+
+
+def test_one_labeled_class_gets_a_clear_error_at_query_and_teach_fixes_it(data):
+    X, y = data
+    one = np.where(y == 3, 3, -1)  # only digit 3 is labeled
+    clf = ActiveLearningClassifier(default_net(**FAST), random_state=0).fit(X, one)
+    for call in (lambda: clf.query(n=5), clf.query_scores):
+        with pytest.raises(ValueError, match=r"single class \(3\)"):
+            call()
+    assert len(ActiveLearningClassifier(default_net(**FAST), RandomQuery(random_state=0),
+                                        random_state=0).fit(X, one).query(n=5)) == 5
+    other = np.flatnonzero(y == 5)[:3]
+    clf.teach(X[other], y[other])
+    assert len(clf.query(n=5)) == 5
