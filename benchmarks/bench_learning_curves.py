@@ -116,7 +116,7 @@ def run_setting(name, regime, args):
 def reused(name, regime, args):
     """The results of an earlier run of this setting (``figures/{name}_{regime}.json``),
     if it ran the same labels, seeds and strategies; None otherwise."""
-    path = FIGURES / f"{name}_{regime}.json"
+    path = FIGURES / f"{name}_{regime}{args.tag}.json"
     if not path.exists():
         return None
     res = ALResults.from_json(path)
@@ -153,6 +153,9 @@ def main():
     parser.add_argument("--strategies", nargs="+", default=STRATEGIES)
     parser.add_argument("--no-bald", action="store_true", help="skip BALD")
     parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--tag", default="",
+                        help="suffix of the figure and JSON file names (e.g. _s10), so a "
+                             "study does not overwrite another's files")
     parser.add_argument("--reuse", action="store_true",
                         help="take a setting's results from figures/ when an earlier run "
                              "had the same labels, seeds and strategies")
@@ -176,10 +179,10 @@ def main():
             title += f"labels; {seconds:.0f} s)" if seconds == seconds else "labels)"
             display = ALCurveDisplay.from_results(res)
             display.ax_.set_title(title)
-            png = FIGURES / f"{name}_{regime}.png"
+            png = FIGURES / f"{name}_{regime}{args.tag}.png"
             display.figure_.savefig(png, dpi=100, bbox_inches="tight")
             matplotlib.pyplot.close(display.figure_)
-            res.to_json(FIGURES / f"{name}_{regime}.json")
+            res.to_json(FIGURES / f"{name}_{regime}{args.tag}.json")
             rows = res.summary()
             print(f"{title}\n{res.format_summary()}", flush=True)
             tables.append(f"#### {title}\n\n![{name} {regime}](figures/{png.name})\n\n"
