@@ -108,12 +108,10 @@ def read_table(path, target, *, id_column=None, ignore=()):
     if not features:
         raise ValueError(f"{path} has no feature column left besides the target, the id and "
                          "the --ignore columns.")
-    _check_numeric(path, header, body, features)
+    X = _features(path, header, body, features)
     lines = [line for line, _ in body]
     cells = [row for _, row in body]
     col = {c: i for i, c in enumerate(header)}
-    X = np.array([[_number(row[col[c]], path, line, c) for c in features]
-                  for line, row in body], dtype=np.float64).astype(np.float32)
     ids = _ids(path, body, col.get(id_column), id_column)
     raw = [row[col[target]].strip() for row in cells]
     y = np.empty(len(raw), dtype=object)
@@ -123,12 +121,15 @@ def read_table(path, target, *, id_column=None, ignore=()):
     return Table(path, header, cells, lines, id_column or "row", ids, features, X, y)
 
 
-def _check_numeric(path, header, body, features):
-    """One error naming every non-numeric feature column, with an example each."""
+def _features(path, header, body, features):
+    """The feature cells as float32, each parsed once; one error naming every
+    non-numeric column (with an example each), or the first empty or
+    out-of-range cell."""
     index = [header.index(c) for c in features]
+    X = np.empty((len(body), len(features)), dtype=np.float64)
     bad = {}
-    for line, row in body:
-        for c, i in zip(features, index, strict=True):
+    for r, (line, row) in enumerate(body):
+        for j, (c, i) in enumerate(zip(features, index, strict=True)):
             if c in bad:
                 continue
             text = row[i].strip()
@@ -137,7 +138,7 @@ def _check_numeric(path, header, body, features):
                                  "feature needs a value (fill it, or pass --ignore "
                                  f"{c!r} to leave the column out).")
             try:
-                float(text)
+                X[r, j] = float(text)
             except ValueError:
                 bad[c] = (line, text)
     if bad:
@@ -146,6 +147,13 @@ def _check_numeric(path, header, body, features):
             f"{path}: feature columns must be numeric; not numeric: {examples}. Drop them from "
             f"the features with --ignore {' '.join(bad)} (they are still copied to "
             "to_label.csv).")
+    with np.errstate(over="ignore", invalid="ignore"):
+        X32 = X.astype(np.float32)
+    if not np.isfinite(X32).all():
+        r, j = np.argwhere(~np.isfinite(X32))[0]
+        line, row = body[r]
+        _number(row[index[j]], path, line, features[j])  # raises, naming the cell
+    return X32
 
 
 def _ids(path, body, index, name):
