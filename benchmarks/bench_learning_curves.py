@@ -88,10 +88,14 @@ def split(name, mnist_path, test_rows):
     return X_tr, X_te, y_tr, y_te
 
 
-def run_setting(name, regime, args):
+def prepare(name, regime, args):
+    """``(net, data, kw)`` of one setting: ``net(**extra)`` builds its estimator, ``data``
+    is ``(X_train, y_train, X_test, y_test)`` and ``kw`` the rest of ``run_experiment``'s
+    arguments (``--seeds``, ``--rounds`` and ``--n-jobs`` of ``args``)."""
     test_rows, net_params, scale, regimes = SETTINGS[name]
     initial, query, *rounds = regimes[regime]
     X_tr, X_te, y_tr, y_te = split(name, args.mnist, test_rows)
+    data = (X_tr, y_tr, X_te, y_te)
     kw = dict(initial_size=initial, query_size=query, n_rounds=rounds[0] if rounds else
               args.rounds, seeds=list(range(args.seeds)), n_jobs=args.n_jobs,
               initial_strategy=TypiClustQuery(random_state=0) if regime == ZERO else None)
@@ -105,10 +109,15 @@ def run_setting(name, regime, args):
             n = default_net(batch_size=64, **net_params, **extra)
         return make_pipeline(StandardScaler(), n) if scale else n
 
-    main = run_experiment(net(), args.strategies, X_tr, y_tr, X_te, y_te, **kw)
+    return net, data, kw
+
+
+def run_setting(name, regime, args):
+    net, data, kw = prepare(name, regime, args)
+    main = run_experiment(net(), args.strategies, *data, **kw)
     if args.no_bald:
         return main
-    bald = run_experiment(net(module__dropout=0.2), ["bald"], X_tr, y_tr, X_te, y_te, **kw)
+    bald = run_experiment(net(module__dropout=0.2), ["bald"], *data, **kw)
     return ALResults(main.strategies + ["bald (dropout 0.2)"], main.seeds, main.n_labeled,
                      np.concatenate([main.accuracy, bald.accuracy]), main.settings)
 

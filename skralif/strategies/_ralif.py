@@ -11,7 +11,7 @@ import torch
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
-from .._nets import HeadView, check_class_labels
+from .._nets import HeadView, augment, check_class_labels
 from .._pool import block_features, block_rows, encode, is_dask, pool_map
 from .._validation import non_negative_real, positive_int
 from ..influence._backends import check_backend
@@ -57,6 +57,11 @@ class RALIFQuery(QueryStrategy):
         row; the cap at 1/2 keeps a class that holds the majority plausible.
     candidate_fraction : float in (0, 1], default=0.1
         Share of the pool kept as candidates for the diversity step.
+    candidates_per_query : float >= 1 or None, default=None
+        When set, the candidate set holds ``candidates_per_query * n`` rows
+        (at most the pool) instead of ``candidate_fraction`` of the pool: the
+        diversity step then chooses among a number of rows that scales with
+        the batch, whatever the pool size. ``1`` takes the ``n`` best rows.
     method : {"exact", "lissa", "cg"} or InverseHVP, default="exact"
         Inverse-HVP backend (:mod:`skralif.influence`). ``"exact"`` builds
         the ``(d+1)C`` square Hessian; prefer ``"cg"`` for large heads.
@@ -77,6 +82,22 @@ class RALIFQuery(QueryStrategy):
     target : {"pool", "all"}, default="pool"
         Loss to reduce: the pseudo-labelled pool, or pool plus the labeled
         rows with their true labels.
+    pseudo_labels : {"hard", "soft"}, default="hard"
+        How the pool's loss is measured. ``"hard"``: the cross-entropy of the
+        argmax labels, ``sum_u l(u, yhat_u)``. ``"soft"``: the expected loss
+        under the net's own probabilities, ``sum_u sum_k p_uk l(u, k)``, which
+        is the pool's total entropy ``sum_u H(p_u)`` (its gradient is taken
+        through ``p`` too: with ``p`` held fixed as targets it would be exactly
+        zero at the current weights).
+    refit_head : bool, default=False
+        Before computing influence, move the head to the optimum of the
+        objective the Hessian describes, ``(1/n) sum_i l(x_i, y_i) +
+        damping/2 ||theta||^2`` on the frozen features (Newton's method with
+        the chosen backend and a backtracking line search). Influence
+        functions are a first-order expansion around an optimum; a net
+        trained for a fixed number of Adam epochs is not at one. Every step
+        of the query (probabilities, pseudo labels, gradients) then uses the
+        refitted head; the net itself is not changed. Needs ``y_labeled``.
     head : str or None, default=None
         Name of the head, a ``torch.nn.Linear`` of the net's module. None
         finds it by tracing one forward pass on two pool rows: the Linear,
@@ -130,11 +151,14 @@ class RALIFQuery(QueryStrategy):
     _parameter_constraints: dict = {
         "tau": [non_negative_real()],
         "candidate_fraction": [Interval(Real, 0, 1, closed="right")],
+        "candidates_per_query": [Interval(Real, 1, None, closed="left"), None],
         "method": [StrOptions({"exact", "lissa", "cg"}), HasMethods(["inverse_hvp"])],
         "damping": [non_negative_real()],
         "score": [StrOptions({"influence", "reference"})],
         "diversity": ["boolean"],
         "target": [StrOptions({"pool", "all"})],
+        "pseudo_labels": [StrOptions({"hard", "soft"})],
+        "refit_head": ["boolean"],
         "head": [str, None],
         "batch_size": [positive_int(), None],
         "keep_features": ["boolean"],
@@ -145,11 +169,14 @@ class RALIFQuery(QueryStrategy):
         self,
         tau=4.0,
         candidate_fraction=0.1,
+        candidates_per_query=None,
         method="exact",
         damping=1e-3,
         score="influence",
         diversity=True,
         target="pool",
+        pseudo_labels="hard",
+        refit_head=False,
         head=None,
         batch_size=None,
         keep_features=True,
@@ -157,11 +184,14 @@ class RALIFQuery(QueryStrategy):
     ):
         self.tau = tau
         self.candidate_fraction = candidate_fraction
+        self.candidates_per_query = candidates_per_query
         self.method = method
         self.damping = damping
         self.score = score
         self.diversity = diversity
         self.target = target
+        self.pseudo_labels = pseudo_labels
+        self.refit_head = refit_head
         self.head = head
         self.batch_size = batch_size
         self.keep_features = keep_features
@@ -176,7 +206,7 @@ class RALIFQuery(QueryStrategy):
                                                                    y_labeled)
         valid = np.flatnonzero(~np.isnan(S))
         valid = valid[np.lexsort((valid, S[valid]))]  # lowest S first, ties by index
-        size = min(len(valid), max(n, math.ceil(self.candidate_fraction * len(S))))
+        size = min(len(valid), max(n, self._n_candidates(len(S), n)))
         candidates = valid[:size]
         picks = candidates[: min(n, size)]
         if self.diversity and len(picks) > 1:
@@ -193,6 +223,11 @@ class RALIFQuery(QueryStrategy):
                 stacklevel=3,
             )
         return np.concatenate([picks, self._fill(top_proba, picks, n)]).astype(np.int64)
+
+    def _n_candidates(self, n_pool, n):
+        if self.candidates_per_query is not None:
+            return math.ceil(self.candidates_per_query * n)
+        return math.ceil(self.candidate_fraction * n_pool)
 
     def _diverse(self, feats_cand, feats_lab, n, candidates):
         rng = check_random_state(self.random_state)
@@ -224,7 +259,11 @@ class RALIFQuery(QueryStrategy):
         feats_lab = encode(estimator, X_labeled, view, rows, "X_labeled")
         over_pool = self._pool_mapper(estimator, X_pool, view, rows)
         W = view.weights()
-        first = over_pool(lambda f, _: _gradient_and_loss(f, W))
+        if self.refit_head:
+            W = self._refit(W, feats_lab, self._labels(y_labeled, view.n_classes), backend,
+                            block_rows(rows), view)
+        soft = self.pseudo_labels == "soft"
+        first = over_pool(lambda f, _: _gradient_and_loss(f, W, soft))
         G = sum(g for g, _ in first)
         total = sum(r for _, r in first) if self.score == "reference" else 0.0
         if self.target == "all":
@@ -237,6 +276,46 @@ class RALIFQuery(QueryStrategy):
         parts = over_pool(lambda f, _: self._chunk_scores(f, W, solution, n_labeled, total))
         S = np.concatenate([s for s, _ in parts])
         return S, np.concatenate([c for _, c in parts]), feats_lab, over_pool
+
+    def _refit(self, W, feats, labels, backend, rows, view, max_steps=50):
+        """The head at the optimum of the damped labeled loss, by Newton's method.
+
+        ``J(theta) = (1/n) sum_i l(x_i, y_i) + damping/2 ||theta||^2`` on the frozen
+        features, from the trained head; each step solves ``H step = grad J`` with
+        the strategy's own backend and halves it until ``J`` decreases enough
+        (Armijo). Stops when ``||grad J||`` is below ``1e-8`` times its start, or
+        when no step decreases ``J``.
+        """
+        n = len(feats)
+        labels = labels.to(feats.device)
+        rows_n = torch.arange(n, device=feats.device)
+
+        def objective(W):
+            P = head_proba(feats, W)
+            loss = -torch.log(P[rows_n, labels].clamp_min(1e-300)).mean()
+            return float(loss + self.damping / 2 * (W * W).sum()), P
+
+        J, P = objective(W)
+        first = None
+        for _ in range(max_steps):
+            grad = head_gradient(feats, W, labels, proba=P) / n + self.damping * W
+            size = float(torch.linalg.vector_norm(grad))
+            first = size if first is None else first
+            if size <= 1e-8 * first or size == 0.0:
+                break
+            hessian = HeadObjective(feats, P, self.damping, rows, bias=view.bias,
+                                    binary=view.binary)
+            step = backend.inverse_hvp(hessian, grad.reshape(-1)).reshape(W.shape).to(W)
+            slope, t = float((grad * step).sum()), 1.0
+            while t > 1e-6:
+                J_new, P_new = objective(W - t * step)
+                if J_new <= J - 1e-4 * t * slope:
+                    break
+                t /= 2
+            else:
+                break
+            W, J, P = W - t * step, J_new, P_new
+        return W
 
     def _chunk_scores(self, feats, W, solution, n_labeled, total):
         """``(S, max_k p_uk)`` of one chunk; ``total`` is ``R`` for the reference score."""
@@ -284,13 +363,29 @@ class RALIFQuery(QueryStrategy):
             )
         if self.target == "all" and y_labeled is None:
             raise ValueError("`target='all'` needs `y_labeled` (the labeled rows' classes).")
+        if self.refit_head and y_labeled is None:
+            raise ValueError("`refit_head=True` needs `y_labeled` (the labeled rows' "
+                             "classes): the head is refitted on them.")
 
 
-def _gradient_and_loss(feats, W):
-    """Chunk's part of ``G`` and of ``R = sum_u l(u, yhat_u) = -sum_u log max_k p_uk``."""
+def _gradient_and_loss(feats, W, soft=False):
+    """Chunk's part of ``G`` and of ``R``.
+
+    Hard pseudo labels: ``R = sum_u l(u, yhat_u) = -sum_u log max_k p_uk``. Soft:
+    the expected loss under the model's own probabilities, ``R = sum_u H(p_u)`` (the
+    entropy), whose gradient in the logits is ``-p_u (log p_u + H(p_u))`` (with the
+    probabilities held fixed as targets the gradient would be exactly zero).
+    """
     proba = head_proba(feats, W)
-    loss = float(-torch.log(proba.max(dim=1).values).sum())
-    return head_gradient(feats, W, proba=proba), loss
+    if not soft:
+        loss = float(-torch.log(proba.max(dim=1).values).sum())
+        return head_gradient(feats, W, proba=proba), loss
+    log_p = torch.log(proba.clamp_min(torch.finfo(proba.dtype).tiny))
+    entropy = -(proba * log_p).sum(dim=1, keepdim=True)
+    residuals = -proba * (log_p + entropy)
+    if W.shape[0] == 1:  # binary head: only the second logit is a parameter
+        residuals = residuals[:, 1:]
+    return residuals.T @ augment(feats, W), float(entropy.sum())
 
 
 def _rows_of(over_pool, rows):

@@ -32,27 +32,34 @@ def _pool_loss(theta, XU_aug, pseudo):
     return -logp[np.arange(len(pseudo)), pseudo].sum()
 
 
-def test_influence_score_matches_brute_force_retraining(convex):
+def _retrained_changes(convex, rows, target_loss, eps=1.0):
+    """Expected change of ``target_loss(theta)`` over the plausible classes (tau=2) of each
+    pool row when ``(u, k)`` joins the labeled set with weight ``eps`` (in a sum still
+    divided by the old n = 40) and the head is retrained; divided by ``eps``."""
     net, XL, yL, XU, theta, aug = convex
-    strategy = RALIFQuery(tau=2.0, damping=LAM)
-    S = -strategy.score_samples(net, XU, X_labeled=XL, y_labeled=yL)
     proba = net.predict_proba(XU)
-    pseudo = proba.argmax(1)
-    base = _pool_loss(theta, aug(XU), pseudo)
-    rows = np.flatnonzero(~np.isnan(S))[::4]
-    actual = []
+    base = target_loss(theta)
+    out = []
     for u in rows:
         keep = np.flatnonzero(proba[u] > 2.0 / 10)
         weights = proba[u, keep] / proba[u, keep].sum()
         change = 0.0
         for k, w in zip(keep, weights, strict=True):
             X = np.vstack([aug(XL), aug(XU[u : u + 1])])
-            Y = np.eye(10)[np.append(yL, k)]
-            # (u, k) joins with weight 1 in a sum still divided by the old n = 40
-            new = fit_softmax_head(X, Y, np.ones(41) * 41 / 40, LAM, theta)
-            change += w * (_pool_loss(new, aug(XU), pseudo) - base)
-        actual.append(change)
-    actual = np.asarray(actual)
+            new = fit_softmax_head(X, np.eye(10)[np.append(yL, k)],
+                                   np.append(np.ones(40), eps) * 41 / 40, LAM, theta)
+            change += w * (target_loss(new) - base) / eps
+        out.append(change)
+    return np.asarray(out)
+
+
+def test_influence_score_matches_brute_force_retraining(convex):
+    net, XL, yL, XU, theta, aug = convex
+    strategy = RALIFQuery(tau=2.0, damping=LAM)
+    S = -strategy.score_samples(net, XU, X_labeled=XL, y_labeled=yL)
+    pseudo = net.predict_proba(XU).argmax(1)
+    rows = np.flatnonzero(~np.isnan(S))[::4]
+    actual = _retrained_changes(convex, rows, lambda t: _pool_loss(t, aug(XU), pseudo))
     assert spearmanr(S[rows], actual)[0] > 0.9
     assert np.mean(np.sign(S[rows]) == np.sign(actual)) > 0.9
 
@@ -103,6 +110,76 @@ def test_reference_score_ranks_by_low_confidence(convex):
     assert spearmanr(scores[valid], top)[0] < -0.9  # higher score = lower confidence
 
 
+def _entropy_sum(theta, XU_aug):
+    logp = log_softmax(XU_aug @ theta.reshape(10, 65).T, axis=1)
+    return -(np.exp(logp) * logp).sum()
+
+
+def test_soft_pool_loss_matches_brute_force_retraining(convex):
+    """``pseudo_labels="soft"`` predicts the change of the pool's total entropy.
+
+    An influence function is the derivative in the new row's weight: (u, k) joins with
+    weight ``eps`` and the retrained change, divided by ``eps``, is what RALIF predicts.
+    (With a whole unit of weight the entropy is far from linear: Spearman 0.78.)
+    """
+    net, XL, yL, XU, theta, aug = convex
+    S = -RALIFQuery(tau=2.0, damping=LAM, pseudo_labels="soft").score_samples(
+        net, XU, X_labeled=XL)
+    rows = np.flatnonzero(~np.isnan(S))[::5]
+    actual = _retrained_changes(convex, rows, lambda t: _entropy_sum(t, aug(XU)), eps=0.01)
+    np.testing.assert_allclose(S[rows], actual, rtol=0.05, atol=0.02 * np.abs(actual).max())
+
+
+@pytest.mark.parametrize("n_outputs", [10, 1])
+def test_soft_pool_gradient_is_the_entropy_gradient(n_outputs):
+    """The closed-form gradient of ``sum_u H(p_u)`` equals autograd's, binary head too."""
+    from skralif.strategies._ralif import _gradient_and_loss
+
+    rng = np.random.default_rng(0)
+    feats = torch.as_tensor(rng.normal(size=(30, 6)))
+    W = torch.as_tensor(rng.normal(size=(n_outputs, 7)), dtype=torch.float64).requires_grad_()
+    G, total = _gradient_and_loss(feats, W.detach(), soft=True)
+    logits = torch.cat([feats, torch.ones(30, 1, dtype=torch.float64)], 1) @ W.T
+    if n_outputs == 1:
+        logits = torch.cat([torch.zeros_like(logits), logits], 1)
+    logp = torch.log_softmax(logits, 1)
+    entropy = -(logp.exp() * logp).sum()
+    entropy.backward()
+    np.testing.assert_allclose(total, float(entropy.detach()), rtol=1e-10)
+    np.testing.assert_allclose(G.numpy(), W.grad.numpy(), rtol=1e-8, atol=1e-12)
+
+
+def test_refit_head_reaches_the_damped_optimum(convex):
+    """From a perturbed head, ``refit_head`` gives the scores of the optimal head."""
+    net, XL, yL, XU, theta, _ = convex
+    rng = np.random.default_rng(0)
+    off = softmax_net(theta + rng.normal(scale=0.05, size=theta.shape), 64, 10)
+    weight = off.module_.weight.detach().numpy().copy()
+    kw = dict(X_labeled=XL, y_labeled=yL)
+    at_optimum = RALIFQuery(tau=2.0, damping=LAM).score_samples(net, XU, **kw)
+    before = RALIFQuery(tau=2.0, damping=LAM).score_samples(off, XU, **kw)
+    refitted = RALIFQuery(tau=2.0, damping=LAM, refit_head=True).score_samples(off, XU, **kw)
+    # also at the optimum, where it changes nothing but float32 rounding
+    again = RALIFQuery(tau=2.0, damping=LAM, refit_head=True).score_samples(net, XU, **kw)
+    scale = np.nanmax(np.abs(at_optimum))
+    for got in (refitted, again):
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(at_optimum))
+        np.testing.assert_allclose(got, at_optimum, atol=1e-4 * scale)
+    assert np.nanmax(np.abs(before - at_optimum)) > 1e-2 * scale
+    # the live net is not touched
+    np.testing.assert_array_equal(off.module_.weight.detach().numpy(), weight)
+
+
+def test_candidates_per_query_of_one_is_the_top_n(mlp, digits):
+    X, y = digits
+    kw = dict(X_labeled=X[:100], y_labeled=y[:100])
+    top = RALIFQuery(diversity=False).query(mlp, X[100:900], 12, **kw)
+    one = RALIFQuery(candidates_per_query=1, random_state=0).query(mlp, X[100:900], 12, **kw)
+    wide = RALIFQuery(candidates_per_query=30, random_state=0).query(mlp, X[100:900], 12, **kw)
+    assert sorted(one) == sorted(top)
+    assert sorted(wide) != sorted(top) and wide[0] == top[0]
+
+
 @pytest.fixture(scope="module")
 def mlp(digits):
     X, y = digits
@@ -111,7 +188,8 @@ def mlp(digits):
 
 @pytest.mark.parametrize("params", [
     {}, {"diversity": False}, {"score": "reference"}, {"method": "cg"}, {"target": "all"},
-    {"method": "lissa"},
+    {"method": "lissa"}, {"pseudo_labels": "soft"}, {"refit_head": True},
+    {"candidates_per_query": 3},
 ])
 def test_query_is_deterministic_distinct_and_leaves_net_untouched(mlp, digits, params):
     X, y = digits
@@ -210,6 +288,12 @@ def test_errors(mlp, digits):
         RALIFQuery(score="loss").query(mlp, X[:50], 5, X_labeled=X[50:60])
     with pytest.raises(ValueError, match="`target='all'` needs `y_labeled`"):
         RALIFQuery(target="all").query(mlp, X[:50], 5, X_labeled=X[50:60])
+    with pytest.raises(ValueError, match="`refit_head=True` needs `y_labeled`"):
+        RALIFQuery(refit_head=True).query(mlp, X[:50], 5, X_labeled=X[50:60])
+    with pytest.raises(ValueError, match=r"'candidates_per_query' parameter .*\[1.0, inf\)"):
+        RALIFQuery(candidates_per_query=0.5).query(mlp, X[:50], 5, X_labeled=X[50:60])
+    with pytest.raises(ValueError, match="'pseudo_labels' parameter of RALIFQuery must be a"):
+        RALIFQuery(pseudo_labels="expected").query(mlp, X[:50], 5, X_labeled=X[50:60])
     with pytest.raises(ValueError, match="'method' parameter of RALIFQuery"):
         RALIFQuery(method="newton").query(mlp, X[:50], 5, X_labeled=X[50:60])
     clf = LogisticRegression().fit(X[:50], np.arange(50) % 2)
