@@ -34,6 +34,7 @@ VARIANTS = {
     "refit head": {"refit_head": True},
     "refit head, damping 1e-2": {"refit_head": True, "damping": 1e-2},
     "soft pool loss": {"pseudo_labels": "soft"},
+    "last two layers": {"params": ["body.3.weight", "body.3.bias"], "method": "cg"},
     "candidates 5 n": {"candidates_per_query": 5},
     "candidates 20 n": {"candidates_per_query": 20},
     "tau=2": {"tau": 2.0},

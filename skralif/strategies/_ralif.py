@@ -10,13 +10,25 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from torch.func import jvp
 
 from .._nets import HeadView, augment, check_class_labels
-from .._pool import block_features, block_rows, encode, is_dask, pool_map
+from .._pool import (
+    as_input,
+    block_features,
+    block_rows,
+    encode,
+    is_dask,
+    iter_chunks,
+    n_rows,
+    pool_map,
+    split_estimator,
+    take_rows,
+)
 from .._validation import non_negative_real, positive_int
 from ..influence._backends import check_backend
 from ..influence._head import head_gradient, head_pair_scores, head_proba
-from ..influence._objectives import HeadObjective
+from ..influence._objectives import HeadObjective, ParamObjective
 from ._base import QueryStrategy, euclidean_to, kmeans_pp, nearest_distance
 
 __all__ = ["RALIFQuery"]
@@ -98,6 +110,20 @@ class RALIFQuery(QueryStrategy):
         trained for a fixed number of Adam epochs is not at one. Every step
         of the query (probabilities, pseudo labels, gradients) then uses the
         refitted head; the net itself is not changed. Needs ``y_labeled``.
+    params : list of str or None, default=None
+        Parameters of the net's module beyond the head over which influence
+        is computed too, by name (``net.module_.named_parameters()``; for
+        :class:`~skralif.nets.MLPModule` with two hidden layers,
+        ``["body.3.weight", "body.3.bias"]`` is the layer before the head).
+        None uses the head alone with its closed forms. With parameters,
+        ``theta`` is the head plus these: the pool gradient is one backward
+        pass, the inverse-HVP runs on the Hessian of the labeled loss over
+        ``theta`` (:mod:`torch.func` on a float64 copy of the module; use
+        ``method="cg"`` unless ``theta`` is small) and every ``delta(u, k)``
+        of a row comes from one forward-mode pass along ``s``
+        (``g_{u,k}^T s = p_u^T a_u - a_uk`` with ``a_u`` the change of the
+        logits along ``s``). Needs ``y_labeled``, arrays (not Dask) as the
+        pool, and excludes ``refit_head``.
     head : str or None, default=None
         Name of the head, a ``torch.nn.Linear`` of the net's module. None
         finds it by tracing one forward pass on two pool rows: the Linear,
@@ -159,6 +185,7 @@ class RALIFQuery(QueryStrategy):
         "target": [StrOptions({"pool", "all"})],
         "pseudo_labels": [StrOptions({"hard", "soft"})],
         "refit_head": ["boolean"],
+        "params": [list, None],
         "head": [str, None],
         "batch_size": [positive_int(), None],
         "keep_features": ["boolean"],
@@ -177,6 +204,7 @@ class RALIFQuery(QueryStrategy):
         target="pool",
         pseudo_labels="hard",
         refit_head=False,
+        params=None,
         head=None,
         batch_size=None,
         keep_features=True,
@@ -192,6 +220,7 @@ class RALIFQuery(QueryStrategy):
         self.target = target
         self.pseudo_labels = pseudo_labels
         self.refit_head = refit_head
+        self.params = params
         self.head = head
         self.batch_size = batch_size
         self.keep_features = keep_features
@@ -258,6 +287,10 @@ class RALIFQuery(QueryStrategy):
         rows = self._batch_rows(estimator, X_pool)
         feats_lab = encode(estimator, X_labeled, view, rows, "X_labeled")
         over_pool = self._pool_mapper(estimator, X_pool, view, rows)
+        if self.params is not None:
+            S, top = self._param_scores(estimator, X_pool, X_labeled, y_labeled, view, rows,
+                                        backend)
+            return S, top, feats_lab, over_pool
         W = view.weights()
         if self.refit_head:
             W = self._refit(W, feats_lab, self._labels(y_labeled, view.n_classes), backend,
@@ -317,6 +350,56 @@ class RALIFQuery(QueryStrategy):
             W, J, P = W - t * step, J_new, P_new
         return W
 
+    def _param_scores(self, estimator, X_pool, X_labeled, y_labeled, view, rows, backend):
+        """``(S, top pool probabilities)`` with influence over the head and ``params``."""
+        if is_dask(X_pool):
+            raise ValueError("`params` needs the pool as an array: a Dask pool is scored "
+                             "with the head's closed forms only (params=None).")
+        net, transform = split_estimator(estimator)
+        names = self._param_names(net, view)
+        labels = check_class_labels(y_labeled, view.n_classes, "y_labeled")
+        objective = ParamObjective(net, names, transform(X_labeled), labels, self.damping,
+                                   rows)
+        X_pool = transform(X_pool)
+        device, theta = objective.device, objective.theta
+
+        def logits(t, xb):
+            out = objective.outputs(t, xb).reshape(len(xb), -1)
+            if view.output == "logit":  # binary: the logits [0, z]
+                return torch.cat([torch.zeros_like(out), out], dim=1)
+            return torch.log(out) if view.output == "proba" else out
+
+        chunks = [as_input(take_rows(X_pool, sl), device, objective.dtype, "X_pool")
+                  for sl in iter_chunks(n_rows(X_pool), rows)]
+        G, total = torch.zeros_like(theta), 0.0
+        for xb in chunks:
+            t = theta.detach().clone().requires_grad_()
+            loss = _target_loss(torch.log_softmax(logits(t, xb), dim=1),
+                                self.pseudo_labels == "soft")
+            G += torch.autograd.grad(loss, t)[0]
+            total += float(loss.detach())
+        solution = backend.inverse_hvp(objective, G).to(theta)
+        S, top = [], []
+        for xb in chunks:
+            z, A = jvp(lambda t, xb=xb: logits(t, xb), (theta,), (solution,))
+            proba = torch.softmax(z, dim=1)
+            delta = (A - (proba * A).sum(dim=1, keepdim=True)) / len(labels)
+            proba = proba.detach().cpu().numpy()
+            S.append(self._expectation(proba, delta.detach().cpu().numpy()
+                                       + (total if self.score == "reference" else 0.0)))
+            top.append(proba.max(axis=1))
+        return np.concatenate(S), np.concatenate(top)
+
+    def _param_names(self, net, view):
+        named = dict(net.module_.named_parameters())
+        head = [f"{view.name}.weight"] + ([f"{view.name}.bias"] if view.bias else [])
+        unknown = [p for p in self.params if not isinstance(p, str) or p not in named]
+        if unknown:
+            raise ValueError(
+                f"`params` names parameters of the net's module; got {unknown!r}, not among "
+                f"{sorted(named)}.")
+        return head + [p for p in dict.fromkeys(self.params) if p not in head]
+
     def _chunk_scores(self, feats, W, solution, n_labeled, total):
         """``(S, max_k p_uk)`` of one chunk; ``total`` is ``R`` for the reference score."""
         proba = head_proba(feats, W)
@@ -363,9 +446,22 @@ class RALIFQuery(QueryStrategy):
             )
         if self.target == "all" and y_labeled is None:
             raise ValueError("`target='all'` needs `y_labeled` (the labeled rows' classes).")
+        if self.params is not None and y_labeled is None:
+            raise ValueError("`params` needs `y_labeled` (the labeled rows' classes): the "
+                             "Hessian beyond the head depends on them.")
+        if self.params is not None and self.refit_head:
+            raise ValueError("`refit_head=True` refits the head alone on frozen features; "
+                             "it cannot be combined with `params`. Set one of them.")
         if self.refit_head and y_labeled is None:
             raise ValueError("`refit_head=True` needs `y_labeled` (the labeled rows' "
                              "classes): the head is refitted on them.")
+
+
+def _target_loss(log_p, soft):
+    """``R`` of one chunk from its log-probabilities: hard pseudo labels or entropy."""
+    if soft:
+        return -(log_p.exp() * log_p).sum()
+    return -log_p.max(dim=1).values.sum()
 
 
 def _gradient_and_loss(feats, W, soft=False):

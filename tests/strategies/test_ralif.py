@@ -294,6 +294,14 @@ def test_errors(mlp, digits):
         RALIFQuery(candidates_per_query=0.5).query(mlp, X[:50], 5, X_labeled=X[50:60])
     with pytest.raises(ValueError, match="'pseudo_labels' parameter of RALIFQuery must be a"):
         RALIFQuery(pseudo_labels="expected").query(mlp, X[:50], 5, X_labeled=X[50:60])
+    with pytest.raises(ValueError, match="`params` needs `y_labeled`"):
+        RALIFQuery(params=[]).query(mlp, X[:50], 5, X_labeled=X[50:60])
+    with pytest.raises(ValueError, match=r"`params` names .*got \['body.9.weight'\]"):
+        RALIFQuery(params=["body.9.weight"]).query(mlp, X[:50], 5, X_labeled=X[50:60],
+                                                   y_labeled=np.arange(10))
+    with pytest.raises(ValueError, match="cannot be combined with `params`"):
+        RALIFQuery(params=[], refit_head=True).query(mlp, X[:50], 5, X_labeled=X[50:60],
+                                                     y_labeled=np.arange(10))
     with pytest.raises(ValueError, match="'method' parameter of RALIFQuery"):
         RALIFQuery(method="newton").query(mlp, X[:50], 5, X_labeled=X[50:60])
     clf = LogisticRegression().fit(X[:50], np.arange(50) % 2)
@@ -308,3 +316,81 @@ def test_recomputing_features_gives_the_same_query(mlp, digits):
     lean = RALIFQuery(batch_size=200, keep_features=False, random_state=2).query(
         mlp, X[100:900], 12, **kw)
     np.testing.assert_array_equal(kept, lean)
+
+
+def test_params_empty_is_the_head_closed_form(mlp, digits):
+    X, y = digits
+    kw = dict(X_labeled=X[:100], y_labeled=y[:100])
+    head = RALIFQuery().score_samples(mlp, X[100:400], **kw)
+    for method in ("exact", "cg"):
+        generic = RALIFQuery(params=[], method=method).score_samples(mlp, X[100:400], **kw)
+        np.testing.assert_allclose(generic, head, rtol=1e-4, atol=1e-6 * np.nanmax(abs(head)))
+
+
+class _TwoLayerTop(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.Tanh(),
+                                        torch.nn.Linear(6, 6), torch.nn.Tanh())
+        self.head = torch.nn.Linear(6, 3)
+
+    def forward(self, X):
+        return self.head(self.body(X))
+
+
+def test_params_beyond_the_head_match_retraining_with_an_eps_weighted_row():
+    """Influence over the last two layers (a non-convex objective) against retraining
+    those layers to the damped optimum with ``(u, k)`` added at weight ``eps``."""
+    from skorch import NeuralNetClassifier
+
+    rng = np.random.default_rng(0)
+    XL, XU = rng.normal(size=(30, 4)), rng.normal(size=(40, 4))
+    yL = (XL[:, 0] + XL[:, 1] > 0).astype(np.int64) + (XL[:, 2] > 0.8)
+    net = NeuralNetClassifier(_TwoLayerTop, criterion=torch.nn.CrossEntropyLoss,
+                              train_split=None).initialize()
+    net.module_.double()
+    names = ["body.2.weight", "body.2.bias", "head.weight", "head.bias"]
+    top = [dict(net.module_.named_parameters())[k] for k in names]
+    lam = 0.05
+
+    def fit(weights, extra=None):
+        X, y = torch.as_tensor(XL), torch.as_tensor(yL)
+        if extra is not None:
+            X, y = torch.cat([X, torch.as_tensor(XU[extra[0]])[None]]), torch.cat(
+                [y, torch.tensor([extra[1]])])
+        opt = torch.optim.LBFGS(top, lr=1, max_iter=2000, tolerance_grad=1e-13,
+                                tolerance_change=1e-15, line_search_fn="strong_wolfe")
+
+        def closure():
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(net.module_(X), y, reduction="none")
+            loss = (loss * weights).sum() / 30 + lam / 2 * sum((p * p).sum() for p in top)
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+
+    fit(torch.ones(30))
+    optimum = [p.detach().clone() for p in top]
+    S = -RALIFQuery(tau=2.0, damping=lam, params=names[:2], method="cg").score_samples(
+        net, XU, X_labeled=XL, y_labeled=yL)
+    proba = net.predict_proba(XU)
+    pseudo = torch.as_tensor(proba.argmax(1))
+
+    def pool_loss():
+        with torch.no_grad():
+            return float(torch.nn.functional.cross_entropy(net.module_(torch.as_tensor(XU)),
+                                                           pseudo, reduction="sum"))
+
+    base, eps, rows = pool_loss(), 1e-3, np.flatnonzero(~np.isnan(S))[:8]
+    actual = []
+    for u in rows:  # with C = 3 and tau = 2 only the majority class is plausible
+        fit(torch.cat([torch.ones(30), torch.tensor([eps])]), (u, int(proba[u].argmax())))
+        actual.append((pool_loss() - base) / eps)
+        with torch.no_grad():
+            for p, q in zip(top, optimum, strict=True):
+                p.copy_(q)
+    np.testing.assert_allclose(S[rows], actual, rtol=0.05, atol=0.02 * np.abs(actual).max())
+    # the head alone predicts something else: the layer below matters here
+    head_only = -RALIFQuery(tau=2.0, damping=lam).score_samples(net, XU, X_labeled=XL)
+    assert np.abs(head_only[rows] - actual).max() > 0.2 * np.abs(actual).max()
