@@ -8,6 +8,7 @@ from numbers import Real
 
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from torch.func import jvp
@@ -26,7 +27,7 @@ from .._pool import (
     take_rows,
 )
 from .._validation import non_negative_real, positive_int
-from ..influence._backends import check_backend
+from ..influence._backends import CGInverseHVP, check_backend
 from ..influence._head import head_gradient, head_pair_scores, head_proba
 from ..influence._objectives import HeadObjective, ParamObjective
 from ._base import QueryStrategy, euclidean_to, kmeans_pp, nearest_distance
@@ -293,7 +294,7 @@ class RALIFQuery(QueryStrategy):
             return S, top, feats_lab, over_pool
         W = view.weights()
         if self.refit_head:
-            W = self._refit(W, feats_lab, self._labels(y_labeled, view.n_classes), backend,
+            W = self._refit(W, feats_lab, self._labels(y_labeled, view.n_classes),
                             block_rows(rows), view)
         soft = self.pseudo_labels == "soft"
         first = over_pool(lambda f, _: _gradient_and_loss(f, W, soft))
@@ -310,12 +311,14 @@ class RALIFQuery(QueryStrategy):
         S = np.concatenate([s for s, _ in parts])
         return S, np.concatenate([c for _, c in parts]), feats_lab, over_pool
 
-    def _refit(self, W, feats, labels, backend, rows, view, max_steps=50):
+    def _refit(self, W, feats, labels, rows, view, max_steps=50):
         """The head at the optimum of the damped labeled loss, by Newton's method.
 
         ``J(theta) = (1/n) sum_i l(x_i, y_i) + damping/2 ||theta||^2`` on the frozen
-        features, from the trained head; each step solves ``H step = grad J`` with
-        the strategy's own backend and halves it until ``J`` decreases enough
+        features, from the trained head. Each step solves ``H step = grad J`` by
+        conjugate gradients (closed-form HVPs, whatever the strategy's backend: a
+        Newton direction need not be exact, and a dense factorisation per step would
+        cost several times the query) and halves it until ``J`` decreases enough
         (Armijo). Stops when ``||grad J||`` is below ``1e-8`` times its start, or
         when no step decreases ``J``.
         """
@@ -329,7 +332,7 @@ class RALIFQuery(QueryStrategy):
             return float(loss + self.damping / 2 * (W * W).sum()), P
 
         J, P = objective(W)
-        first = None
+        first, newton = None, CGInverseHVP(tol=1e-10, max_iter=500)
         for _ in range(max_steps):
             grad = head_gradient(feats, W, labels, proba=P) / n + self.damping * W
             size = float(torch.linalg.vector_norm(grad))
@@ -338,7 +341,9 @@ class RALIFQuery(QueryStrategy):
                 break
             hessian = HeadObjective(feats, P, self.damping, rows, bias=view.bias,
                                     binary=view.binary)
-            step = backend.inverse_hvp(hessian, grad.reshape(-1)).reshape(W.shape).to(W)
+            with warnings.catch_warnings():  # an inexact direction still descends
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                step = newton.inverse_hvp(hessian, grad.reshape(-1)).reshape(W.shape).to(W)
             slope, t = float((grad * step).sum()), 1.0
             while t > 1e-6:
                 J_new, P_new = objective(W - t * step)
