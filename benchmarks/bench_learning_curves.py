@@ -112,8 +112,10 @@ def prepare(name, regime, args):
     return net, data, kw
 
 
-def run_setting(name, regime, args):
+def run_setting(name, regime, args, seeds=None):
     net, data, kw = prepare(name, regime, args)
+    if seeds is not None:
+        kw.update(seeds=seeds)
     main = run_experiment(net(), args.strategies, *data, **kw)
     if args.no_bald:
         return main
@@ -123,8 +125,10 @@ def run_setting(name, regime, args):
 
 
 def reused(name, regime, args):
-    """The results of an earlier run of this setting (``figures/{name}_{regime}.json``),
-    if it ran the same labels, seeds and strategies; None otherwise."""
+    """The results of an earlier run of this setting (``figures/{name}_{regime}{tag}.json``),
+    if it ran the same labels and strategies and its seeds are the first of ``--seeds``
+    (the missing seeds are then run and appended: seeds are independent and paired
+    within a seed only); None otherwise."""
     path = FIGURES / f"{name}_{regime}{args.tag}.json"
     if not path.exists():
         return None
@@ -133,10 +137,21 @@ def reused(name, regime, args):
     expected = dict(initial_size=initial, query_size=query,
                     n_rounds=rounds[0] if rounds else args.rounds)
     strategies = list(args.strategies) + ([] if args.no_bald else ["bald (dropout 0.2)"])
+    seeds = list(range(args.seeds))
     same = (all(res.settings.get(k) == v for k, v in expected.items())
-            and res.seeds == list(range(args.seeds)) and res.strategies == strategies)
-    print(f"{path.name}: {'reused' if same else 'other settings, run again'}", flush=True)
-    return res if same else None
+            and res.seeds == seeds[:len(res.seeds)] and res.strategies == strategies)
+    if not same:
+        print(f"{path.name}: other settings, run again", flush=True)
+        return None
+    print(f"{path.name}: reused {len(res.seeds)} seeds", flush=True)
+    if len(res.seeds) < len(seeds):
+        start = time.perf_counter()
+        more = run_setting(name, regime, args, seeds=seeds[len(res.seeds):])
+        res = ALResults(res.strategies, res.seeds + more.seeds, res.n_labeled,
+                        np.concatenate([res.accuracy, more.accuracy], axis=1), res.settings)
+        res.settings.update(seconds=res.settings.get("seconds", float("nan"))
+                            + round(time.perf_counter() - start))
+    return res
 
 
 def verdict(rows):
@@ -167,7 +182,8 @@ def main():
                              "study does not overwrite another's files")
     parser.add_argument("--reuse", action="store_true",
                         help="take a setting's results from figures/ when an earlier run "
-                             "had the same labels, seeds and strategies")
+                             "had the same labels and strategies, running only the seeds "
+                             "it lacks")
     parser.add_argument("--section", default="bench_learning_curves",
                         help="RESULTS.md section to write (one per family of settings)")
     args = parser.parse_args()

@@ -2,14 +2,16 @@
 
 Same splits, nets, seeds, initial labeled sets and rounds as ``bench_learning_curves.py``
 (run it first, with the same ``--tag`` and ``--seeds``: every baseline's curves are read
-from its ``figures/<setting><tag>.json``, and ``default``, ``reference score`` and
-``LiSSA`` are its ``ralif``, ``ralif-reference`` and ``ralif-lissa`` runs). Each other
-variant changes some settings of ``RALIFQuery`` from its defaults and is run here, paired
-with those files; its runs are kept in ``figures/variants/<setting><tag>.json`` so that a
-later call runs only the variants it has not seen.
+from its ``figures/<setting><tag>.json``). Each variant sets some parameters of
+``RALIFQuery`` and is run here, paired with those files; the runs are kept in
+``figures/variants/<setting><tag>.json``, so that a later call runs only the variants it
+has not seen (``no refit``, ``no refit, reference score`` and ``no refit, LiSSA`` are
+copied from the study's ``ralif``, ``ralif-reference`` and ``ralif-lissa`` columns while
+it has them). ``--adopt VARIANT`` then makes a variant the study's ``ralif``, for when it
+becomes RALIFQuery's default.
 
-Each variant is then ranked in every setting among the non-RALIF strategies (as if it were
-the only RALIF), and summarised across settings as ``skralif report`` does: mean rank,
+Each variant is ranked in every setting among the non-RALIF strategies (as if it were the
+only RALIF), and summarised across settings as ``skralif report`` does: mean rank,
 worst-case gain over random with its paired bootstrap 95% interval, the number of settings
 whose interval lies above zero, the mean gain.
 
@@ -26,25 +28,32 @@ from bench_learning_curves import FIGURES, SETTINGS, prepare
 from skralif import RALIFQuery
 from skralif.evaluation import ALResults, across_settings, run_experiment
 
-#: variant -> RALIFQuery parameters changed from the defaults
+#: variant -> RALIFQuery parameters; each says ``refit_head`` so that its meaning does not
+#: depend on the defaults of the day
+TWO_LAYERS = ["body.3.weight", "body.3.bias"]  # the Linear below the head of the MLPs
 VARIANTS = {
-    "default": {},
-    "reference score": {"score": "reference"},
-    "LiSSA": {"method": "lissa"},
+    "no refit": {"refit_head": False},
+    "no refit, run here": {"refit_head": False},
+    "no refit, reference score": {"refit_head": False, "score": "reference"},
+    "no refit, LiSSA": {"refit_head": False, "method": "lissa"},
     "refit head": {"refit_head": True},
     "refit head, damping 1e-2": {"refit_head": True, "damping": 1e-2},
-    "soft pool loss": {"pseudo_labels": "soft"},
-    "last two layers": {"params": ["body.3.weight", "body.3.bias"], "method": "cg"},
-    "candidates 5 n": {"candidates_per_query": 5},
-    "candidates 20 n": {"candidates_per_query": 20},
-    "tau=2": {"tau": 2.0},
-    "tau=8": {"tau": 8.0},
-    "damping 1e-2": {"damping": 1e-2},
-    "no diversity": {"diversity": False},
-    "target all": {"target": "all"},
+    "refit head, soft pool loss": {"refit_head": True, "pseudo_labels": "soft"},
+    "refit head, reference score": {"refit_head": True, "score": "reference"},
+    "no refit, soft pool loss": {"refit_head": False, "pseudo_labels": "soft"},
+    "last two layers": {"refit_head": False, "params": TWO_LAYERS, "method": "cg"},
+    "no refit, candidates 5 n": {"refit_head": False, "candidates_per_query": 5},
+    "no refit, candidates 20 n": {"refit_head": False, "candidates_per_query": 20},
+    "no refit, tau=2": {"refit_head": False, "tau": 2.0},
+    "no refit, tau=8": {"refit_head": False, "tau": 8.0},
+    "no refit, damping 1e-2": {"refit_head": False, "damping": 1e-2},
+    "no refit, no diversity": {"refit_head": False, "diversity": False},
+    "no refit, target all": {"refit_head": False, "target": "all"},
 }
-#: variants whose runs are the learning-curve study's own
-STORED = {"default": "ralif", "reference score": "ralif-reference", "LiSSA": "ralif-lissa"}
+#: variants first run by the learning-curve study, under its names (before RALIFQuery
+#: refitted its head by default); copied into the variants' file on first sight
+STORED = {"no refit": "ralif", "no refit, reference score": "ralif-reference",
+          "no refit, LiSSA": "ralif-lissa"}
 VARIANT_RUNS = FIGURES / "variants"
 
 
@@ -54,37 +63,64 @@ def settings_with_results(tag):
             for regime in regimes if (FIGURES / f"{name}_{regime}{tag}.json").exists()]
 
 
-def variant_runs(name, regime, variants, args):
-    """The runs of ``variants`` (not stored) on one setting, running those not kept yet."""
+def variant_runs(name, regime, variants, study, args):
+    """The runs of ``variants`` on one setting, running those not kept yet (the stored
+    ones are copied from the ``study`` results while it still holds them)."""
     path = VARIANT_RUNS / f"{name}_{regime}{args.tag}.json"
     seeds = list(range(args.seeds))
     kept = ALResults.from_json(path) if path.exists() else None
     if kept is not None and kept.seeds != seeds:
         kept = None
     have = [] if kept is None else kept.strategies
-    missing = [v for v in variants if v not in have]
+    stored = [v for v in variants if v in STORED and v not in have
+              and STORED[v] in study.strategies]
+    if stored:
+        kept = _joined(kept, ALResults(stored, seeds, study.n_labeled, study.accuracy[
+            [study.strategies.index(STORED[v]) for v in stored]], study.settings))
+    missing = [v for v in variants if v not in have and v not in stored]
     if missing:
         net, data, kw = prepare(name, regime, args)
         strategies = {v: RALIFQuery(**VARIANTS[v]) for v in missing}
-        new = run_experiment(net(), strategies, *data, **kw)
-        kept = new if kept is None else ALResults(
-            kept.strategies + new.strategies, seeds, kept.n_labeled,
-            np.concatenate([kept.accuracy, new.accuracy]), kept.settings)
+        kept = _joined(kept, run_experiment(net(), strategies, *data, **kw))
+    if stored or missing:
         VARIANT_RUNS.mkdir(exist_ok=True)
         kept.to_json(path)
     return kept
 
 
+def _joined(a, b):
+    if a is None:
+        return b
+    if not np.array_equal(a.n_labeled, b.n_labeled):
+        raise ValueError("the variants ran other label counts than the study's")
+    return ALResults(a.strategies + b.strategies, a.seeds, a.n_labeled,
+                     np.concatenate([a.accuracy, b.accuracy]), a.settings)
+
+
 def with_variant(study, runs, variant):
     """The study's non-RALIF strategies plus ``variant`` alone, as one ALResults."""
     keep = [s for s in study.strategies if not s.startswith("ralif")]
-    source, name = (study, STORED[variant]) if variant in STORED else (runs, variant)
-    if not np.array_equal(source.n_labeled, study.n_labeled):
-        raise ValueError(f"{variant}: other label counts than the study's")
     accuracy = [study.accuracy[study.strategies.index(s)] for s in keep]
-    accuracy.append(source.accuracy[source.strategies.index(name)])
+    accuracy.append(runs.accuracy[runs.strategies.index(variant)])
     return ALResults(keep + [variant], study.seeds, study.n_labeled, np.stack(accuracy),
                      study.settings)
+
+
+def adopt(study_path, runs, variant):
+    """Make ``variant``'s runs the study's ``ralif`` and drop its other RALIF columns
+    (their runs stay in the variants' file under explicit names)."""
+    study = ALResults.from_json(study_path)
+    keep = [s for s in study.strategies if not s.startswith("ralif")]
+    accuracy = np.stack([runs.accuracy[runs.strategies.index(variant)]]
+                        + [study.accuracy[study.strategies.index(s)] for s in keep])
+    settings = dict(study.settings, ralif=f"RALIFQuery({_params(variant)}), the runs of "
+                                          f"variant {variant!r} of bench_ralif_ablation.py")
+    ALResults(["ralif"] + keep, study.seeds, study.n_labeled, accuracy, settings).to_json(
+        study_path)
+
+
+def _params(variant):
+    return ", ".join(f"{k}={p!r}" for k, p in VARIANTS[variant].items())
 
 
 def main():
@@ -99,7 +135,13 @@ def main():
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--tag", default="_s10")
     parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--adopt", choices=VARIANTS,
+                        help="after the runs, make this variant the study's 'ralif' in "
+                             "figures/<setting><tag>.json, dropping its other RALIF columns "
+                             "(when RALIFQuery's defaults change to it)")
     args = parser.parse_args()
+    if args.adopt and args.adopt not in args.variants:
+        parser.error(f"--adopt {args.adopt!r} must be one of --variants")
     settings = args.settings or [s for s in settings_with_results(args.tag)
                                  if not s.startswith("mnist_cnn")]
     per_variant = {v: {} for v in args.variants}
@@ -109,7 +151,9 @@ def main():
         if study.seeds != list(range(args.seeds)):
             raise SystemExit(f"{setting}: the study ran seeds {study.seeds}, not "
                              f"{args.seeds}; run bench_learning_curves.py --seeds {args.seeds}")
-        runs = variant_runs(name, regime, [v for v in args.variants if v not in STORED], args)
+        runs = variant_runs(name, regime, args.variants, study, args)
+        if args.adopt:
+            adopt(FIGURES / f"{name}_{regime}{args.tag}.json", runs, args.adopt)
         for v in args.variants:
             per_variant[v][setting.replace(":", " ")] = with_variant(study, runs, v)
         print(f"{setting} done", flush=True)
@@ -117,7 +161,7 @@ def main():
     rows, gains = [], []
     for v in args.variants:
         row = next(r for r in across_settings(per_variant[v]) if r["strategy"] == v)
-        rows.append([v, ", ".join(f"{k}={p!r}" for k, p in VARIANTS[v].items()) or "-",
+        rows.append([v, _params(v),
                      f"{row['mean_rank']:.2f}",
                      f"{100 * row['worst_gain']:+.2f} [{100 * row['worst_low']:+.2f}, "
                      f"{100 * row['worst_high']:+.2f}] ({row['worst_setting']})",
