@@ -78,11 +78,11 @@ def variant_runs(name, regime, variants, study, args):
         kept = _joined(kept, ALResults(stored, seeds, study.n_labeled, study.accuracy[
             [study.strategies.index(STORED[v]) for v in stored]], study.settings))
     missing = [v for v in variants if v not in have and v not in stored]
-    if missing:
+    if missing and not args.no_run:
         net, data, kw = prepare(name, regime, args)
         strategies = {v: RALIFQuery(**VARIANTS[v]) for v in missing}
         kept = _joined(kept, run_experiment(net(), strategies, *data, **kw))
-    if stored or missing:
+    if stored or (missing and not args.no_run):
         VARIANT_RUNS.mkdir(exist_ok=True)
         kept.to_json(path)
     return kept
@@ -119,6 +119,13 @@ def adopt(study_path, runs, variant):
         study_path)
 
 
+def _gain(results, variant):
+    """``variant``'s gain over random in ``results``, in points; "not run" for None."""
+    if results is None:
+        return "not run"
+    return next(f"{100 * r['gain']:+.2f}" for r in results.summary() if r["strategy"] == variant)
+
+
 def _params(variant):
     return ", ".join(f"{k}={p!r}" for k, p in VARIANTS[variant].items())
 
@@ -139,6 +146,9 @@ def main():
                         help="after the runs, make this variant the study's 'ralif' in "
                              "figures/<setting><tag>.json, dropping its other RALIF columns "
                              "(when RALIFQuery's defaults change to it)")
+    parser.add_argument("--no-run", action="store_true",
+                        help="summarise the kept runs only; a variant is then summarised "
+                             "over the settings it has runs for")
     args = parser.parse_args()
     if args.adopt and args.adopt not in args.variants:
         parser.error(f"--adopt {args.adopt!r} must be one of --variants")
@@ -155,11 +165,13 @@ def main():
         if args.adopt:
             adopt(FIGURES / f"{name}_{regime}{args.tag}.json", runs, args.adopt)
         for v in args.variants:
-            per_variant[v][setting.replace(":", " ")] = with_variant(study, runs, v)
+            if runs is not None and v in runs.strategies:
+                per_variant[v][setting.replace(":", " ")] = with_variant(study, runs, v)
         print(f"{setting} done", flush=True)
 
+    names = [s.replace(":", " ") for s in settings]
     rows, gains = [], []
-    for v in args.variants:
+    for v in [v for v in args.variants if per_variant[v]]:
         row = next(r for r in across_settings(per_variant[v]) if r["strategy"] == v)
         rows.append([v, _params(v),
                      f"{row['mean_rank']:.2f}",
@@ -167,9 +179,8 @@ def main():
                      f"{100 * row['worst_high']:+.2f}] ({row['worst_setting']})",
                      f"{row['settings_above']} of {row['n_settings']}",
                      f"{100 * row['mean_gain']:+.2f}"])
-        gains.append([v] + [next(f"{100 * r['gain']:+.2f}" for r in res.summary()
-                                 if r["strategy"] == v) for res in per_variant[v].values()])
-    n_other = len(next(iter(per_variant[args.variants[0]].values())).strategies) - 1
+        gains.append([v] + [_gain(per_variant[v].get(s), v) for s in names])
+    n_other = next(len(r.strategies) for d in per_variant.values() for r in d.values()) - 1
     body = (
         f"{args.seeds} paired seeds per setting, the learning-curve study's nets, splits and "
         f"initial sets. Each variant is ranked among the {n_other} non-RALIF strategies of "
@@ -178,7 +189,7 @@ def main():
         + markdown_table(["variant", "RALIFQuery settings", "mean rank", "worst-case gain "
                           "[95% CI] (setting)", "settings with CI > 0", "mean gain"], rows)
         + "\n\nGain over random per setting:\n\n"
-        + markdown_table(["variant"] + [s.replace(":", " ") for s in settings], gains))
+        + markdown_table(["variant"] + names, gains))
     write_section("bench_ralif_ablation", body)
 
 

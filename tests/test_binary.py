@@ -74,9 +74,12 @@ def _labels_of(rows, X, y):
 
 def test_binary_ralif_scores_are_finite_and_ranked(cancer):
     X, y = cancer
-    net = _net().fit(X[:60], (y[:60] == "malignant").astype(np.float32))
-    scores = RALIFQuery().score_samples(net, X[60:], X_labeled=X[:60])
-    assert np.isfinite(scores).all() and scores.std() > 0
+    labels = (y[:60] == "malignant").astype(np.int64)
+    net = _net().fit(X[:60], labels.astype(np.float32))
+    for refit in (True, False):
+        scores = RALIFQuery(refit_head=refit).score_samples(net, X[60:], X_labeled=X[:60],
+                                                            y_labeled=labels)
+        assert np.isfinite(scores).all() and scores.std() > 0
 
 
 def test_a_binary_net_with_one_labeled_class_is_refused(cancer):

@@ -87,6 +87,7 @@ def test_binary_net_on_gpu_matches_cpu():
     np.testing.assert_allclose(influence_scores(gpu, X[:200], y[:200], X[200:300], **kw),
                                influence_scores(cpu, X[:200], y[:200], X[200:300], **kw),
                                rtol=1e-4, atol=1e-6)
-    picks = [RALIFQuery(random_state=0).query(net, X[200:], 10, X_labeled=X[:200])
+    picks = [RALIFQuery(random_state=0).query(net, X[200:], 10, X_labeled=X[:200],
+                                              y_labeled=y[:200])
              for net in (gpu, cpu)]
     assert len(set(picks[0]) & set(picks[1])) >= 8

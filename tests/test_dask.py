@@ -68,20 +68,20 @@ def test_dask_blocks_of_the_net_batch_size_equal_numpy(client, net, digits, stra
 
 
 def test_chunk_size_does_not_change_the_answer(net, digits):
-    X, _ = digits
-    small = RALIFQuery(batch_size=64, random_state=0).query(net, X[100:900], 15, X_labeled=X[:100])
-    large = RALIFQuery(batch_size=4096, random_state=0).query(net, X[100:900], 15,
-                                                               X_labeled=X[:100])
+    X, y = digits
+    kw = dict(X_labeled=X[:100], y_labeled=y[:100])
+    small = RALIFQuery(batch_size=64, random_state=0).query(net, X[100:900], 15, **kw)
+    large = RALIFQuery(batch_size=4096, random_state=0).query(net, X[100:900], 15, **kw)
     assert len(set(small) & set(large)) >= 12  # float32 encoder batches differ in rounding only
 
 
 def test_dask_pool_values_are_checked_in_the_tasks(client, net, digits):
-    X, _ = digits
+    X, y = digits
     bad = X[100:400].copy()
     bad[250, 3] = np.nan
     with pytest.raises(ValueError, match="`X_pool` holds NaN or infinity"):
         RALIFQuery(batch_size=128).query(net, da.from_array(bad, chunks=100), 5,
-                                         X_labeled=X[:100])
+                                         X_labeled=X[:100], y_labeled=y[:100])
 
 
 def test_learner_queries_a_dask_pool(client, digits):

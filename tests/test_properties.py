@@ -147,7 +147,8 @@ def test_strategy_parameters_valid_or_named(fitted, digits, data, param):
     X = digits[0]
     strategy = RALIFQuery(random_state=0).set_params(**{name: value})
     try:
-        strategy.query(fitted.estimator_, X[400:700], 5, X_labeled=X[:60])
+        strategy.query(fitted.estimator_, X[400:700], 5, X_labeled=X[:60],
+                       y_labeled=digits[1][:60])
     except (ValueError, TypeError) as err:
         assert repr(name) in str(err) or f"`{name}`" in str(err), (name, value, str(err))
         SCOREBOARD["RALIFQuery params: clear error"] += 1

@@ -102,15 +102,18 @@ class RALIFQuery(QueryStrategy):
         is the pool's total entropy ``sum_u H(p_u)`` (its gradient is taken
         through ``p`` too: with ``p`` held fixed as targets it would be exactly
         zero at the current weights).
-    refit_head : bool, default=False
+    refit_head : bool, default=True
         Before computing influence, move the head to the optimum of the
         objective the Hessian describes, ``(1/n) sum_i l(x_i, y_i) +
-        damping/2 ||theta||^2`` on the frozen features (Newton's method with
-        the chosen backend and a backtracking line search). Influence
-        functions are a first-order expansion around an optimum; a net
-        trained for a fixed number of Adam epochs is not at one. Every step
-        of the query (probabilities, pseudo labels, gradients) then uses the
-        refitted head; the net itself is not changed. Needs ``y_labeled``.
+        damping/2 ||theta||^2`` on the frozen features (Newton's method, its
+        steps by conjugate gradients on the closed-form HVPs, with a
+        backtracking line search; a fraction of a second for the benchmark
+        MLPs). Influence functions are a first-order expansion around an
+        optimum, and a net trained for a fixed number of Adam epochs is not at
+        one. Every step of the query (probabilities, pseudo labels,
+        gradients) then uses the refitted head; the net itself is not
+        changed. Needs ``y_labeled`` (the learner passes it); set False to
+        score with the trained head as it is.
     params : list of str or None, default=None
         Parameters of the net's module beyond the head over which influence
         is computed too, by name (``net.module_.named_parameters()``; for
@@ -123,8 +126,9 @@ class RALIFQuery(QueryStrategy):
         ``method="cg"`` unless ``theta`` is small) and every ``delta(u, k)``
         of a row comes from one forward-mode pass along ``s``
         (``g_{u,k}^T s = p_u^T a_u - a_uk`` with ``a_u`` the change of the
-        logits along ``s``). Needs ``y_labeled``, arrays (not Dask) as the
-        pool, and excludes ``refit_head``.
+        logits along ``s``). Needs ``y_labeled`` and arrays (not Dask) as the
+        pool. With ``refit_head`` the head alone is refitted (on the frozen
+        features) first, and the other parameters keep their trained values.
     head : str or None, default=None
         Name of the head, a ``torch.nn.Linear`` of the net's module. None
         finds it by tracing one forward pass on two pool rows: the Linear,
@@ -204,7 +208,7 @@ class RALIFQuery(QueryStrategy):
         diversity=True,
         target="pool",
         pseudo_labels="hard",
-        refit_head=False,
+        refit_head=True,
         params=None,
         head=None,
         batch_size=None,
@@ -288,14 +292,14 @@ class RALIFQuery(QueryStrategy):
         rows = self._batch_rows(estimator, X_pool)
         feats_lab = encode(estimator, X_labeled, view, rows, "X_labeled")
         over_pool = self._pool_mapper(estimator, X_pool, view, rows)
-        if self.params is not None:
-            S, top = self._param_scores(estimator, X_pool, X_labeled, y_labeled, view, rows,
-                                        backend)
-            return S, top, feats_lab, over_pool
         W = view.weights()
         if self.refit_head:
             W = self._refit(W, feats_lab, self._labels(y_labeled, view.n_classes),
                             block_rows(rows), view)
+        if self.params is not None:
+            S, top = self._param_scores(estimator, X_pool, X_labeled, y_labeled, view, rows,
+                                        backend, W)
+            return S, top, feats_lab, over_pool
         soft = self.pseudo_labels == "soft"
         first = over_pool(lambda f, _: _gradient_and_loss(f, W, soft))
         G = sum(g for g, _ in first)
@@ -355,8 +359,9 @@ class RALIFQuery(QueryStrategy):
             W, J, P = W - t * step, J_new, P_new
         return W
 
-    def _param_scores(self, estimator, X_pool, X_labeled, y_labeled, view, rows, backend):
-        """``(S, top pool probabilities)`` with influence over the head and ``params``."""
+    def _param_scores(self, estimator, X_pool, X_labeled, y_labeled, view, rows, backend, W):
+        """``(S, top pool probabilities)`` with influence over the head and ``params``,
+        at the head ``W`` (``[W | b]``, refitted or not) and the net's other weights."""
         if is_dask(X_pool):
             raise ValueError("`params` needs the pool as an array: a Dask pool is scored "
                              "with the head's closed forms only (params=None).")
@@ -365,6 +370,10 @@ class RALIFQuery(QueryStrategy):
         labels = check_class_labels(y_labeled, view.n_classes, "y_labeled")
         objective = ParamObjective(net, names, transform(X_labeled), labels, self.damping,
                                    rows)
+        # the head leads theta: its weight, then its bias (the [W | b] columns)
+        d = W.shape[1] - (1 if view.bias else 0)
+        head = torch.cat([W[:, :d].reshape(-1)] + ([W[:, d]] if view.bias else []))
+        objective.theta[: head.numel()] = head.to(objective.theta)
         X_pool = transform(X_pool)
         device, theta = objective.device, objective.theta
 
@@ -454,12 +463,10 @@ class RALIFQuery(QueryStrategy):
         if self.params is not None and y_labeled is None:
             raise ValueError("`params` needs `y_labeled` (the labeled rows' classes): the "
                              "Hessian beyond the head depends on them.")
-        if self.params is not None and self.refit_head:
-            raise ValueError("`refit_head=True` refits the head alone on frozen features; "
-                             "it cannot be combined with `params`. Set one of them.")
         if self.refit_head and y_labeled is None:
-            raise ValueError("`refit_head=True` needs `y_labeled` (the labeled rows' "
-                             "classes): the head is refitted on them.")
+            raise ValueError("RALIFQuery refits the head on the labeled rows "
+                             "(`refit_head=True`, the default), so it needs `y_labeled`, "
+                             "their classes; pass it, or set `refit_head=False`.")
 
 
 def _target_loss(log_p, soft):

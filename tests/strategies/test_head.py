@@ -126,15 +126,17 @@ def test_no_head_lists_the_candidates_and_the_option(digits, strategy):
     net = _fit(Scaled, digits)
     with pytest.raises(ValueError, match=r"Cannot find the net's head.*'out' \(output \(2, 10\), "
                                          r"not the module's output.*strategy's `head=` option"):
-        strategy.query(net, X[100:200], 3, X_labeled=X[:100])
+        strategy.query(net, X[100:200], 3, X_labeled=X[:100], y_labeled=y[:100])
 
 
 def test_several_candidates_are_listed(digits):
     X, y = digits
     net = _fit(Twins, digits)
     with pytest.raises(ValueError, match=r"Cannot tell the net's head.*\['first', 'second'\]"):
-        RALIFQuery().query(net, X[100:200], 3, X_labeled=X[:100])
-    assert len(RALIFQuery(head="first").query(net, X[100:200], 3, X_labeled=X[:100])) == 3
+        RALIFQuery().query(net, X[100:200], 3, X_labeled=X[:100], y_labeled=y[:100])
+    picks = RALIFQuery(head="first").query(net, X[100:200], 3, X_labeled=X[:100],
+                                          y_labeled=y[:100])
+    assert len(picks) == 3
 
 
 def test_influence_error_names_its_own_options(digits):

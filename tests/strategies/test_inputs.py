@@ -33,26 +33,28 @@ def net(digits):
 @pytest.mark.parametrize("strategy", ALL_STRATEGIES, ids=ids)
 @pytest.mark.parametrize("dtype", [np.float64, np.int64, np.uint8, np.bool_])
 def test_numeric_pools_of_any_dtype_are_cast(net, digits, strategy, dtype):
-    X, _ = digits
+    X, y = digits
     raw = (X[:300] * 16).astype(dtype)
     as_float = raw.astype(np.float32)
-    kw = dict(X_labeled=as_float[:50])
-    got = strategy.query(net, raw[50:], 5, X_labeled=raw[:50])
+    kw = dict(X_labeled=as_float[:50], y_labeled=y[:50])
+    got = strategy.query(net, raw[50:], 5, X_labeled=raw[:50], y_labeled=y[:50])
     np.testing.assert_array_equal(got, strategy.query(net, as_float[50:], 5, **kw))
 
 
 @pytest.mark.parametrize("strategy", ALL_STRATEGIES, ids=ids)
 def test_lists_are_accepted(net, digits, strategy):
-    X, _ = digits
-    got = strategy.query(net, X[50:150].tolist(), 4, X_labeled=X[:50].tolist())
-    np.testing.assert_array_equal(got, strategy.query(net, X[50:150], 4, X_labeled=X[:50]))
+    X, y = digits
+    got = strategy.query(net, X[50:150].tolist(), 4, X_labeled=X[:50].tolist(),
+                         y_labeled=y[:50].tolist())
+    np.testing.assert_array_equal(got, strategy.query(net, X[50:150], 4, X_labeled=X[:50],
+                                                      y_labeled=y[:50]))
 
 
 @pytest.mark.parametrize("strategy", ALL_STRATEGIES, ids=ids)
 @pytest.mark.parametrize("bad", [np.nan, np.inf, 1e39])
 @pytest.mark.parametrize("where", ["X_pool", "X_labeled"])
 def test_non_finite_values_after_the_cast_are_refused(net, digits, strategy, bad, where):
-    X, _ = digits
+    X, y = digits
     pool, labeled = X[50:150].astype(np.float64), X[:50].astype(np.float64)
     (pool if where == "X_pool" else labeled)[3, 5] = bad
     with pytest.raises(ValueError, match=f"`{where}` holds NaN or infinity in 1 row"):
@@ -72,9 +74,9 @@ def broken_net(digits):
 
 @pytest.mark.parametrize("strategy", NET_STRATEGIES, ids=ids)
 def test_a_net_with_nan_outputs_is_named(broken_net, digits, strategy):
-    X, _ = digits
+    X, y = digits
     with pytest.raises(ValueError, match="The net MLP produced NaN or infinite outputs"):
-        strategy.query(broken_net, X[50:150], 4, X_labeled=X[:50])
+        strategy.query(broken_net, X[50:150], 4, X_labeled=X[:50], y_labeled=y[:50])
 
 
 def test_influence_scores_names_a_net_with_nan_outputs(broken_net, digits):
@@ -101,7 +103,7 @@ def test_influence_scores_names_a_net_with_nan_outputs(broken_net, digits):
     (BADGEQuery(random_state="seed"), "'random_state' parameter of BADGEQuery"),
 ])
 def test_bad_parameters_are_refused_by_query_and_score_samples(net, digits, strategy, match):
-    X, _ = digits
+    X, y = digits
     with pytest.raises(ValueError, match=match):
         strategy.query(net, X[50:150], 4, X_labeled=X[:50])
     with pytest.raises(ValueError, match=match):
@@ -109,11 +111,12 @@ def test_bad_parameters_are_refused_by_query_and_score_samples(net, digits, stra
 
 
 def test_numpy_scalars_are_numbers(net, digits):
-    X, _ = digits
+    X, y = digits
     a = RALIFQuery(tau=np.float32(4), batch_size=np.int64(64), random_state=0)
     b = RALIFQuery(tau=4.0, batch_size=64, random_state=0)
-    np.testing.assert_array_equal(a.query(net, X[50:400], 5, X_labeled=X[:50]),
-                                  b.query(net, X[50:400], 5, X_labeled=X[:50]))
+    kw = dict(X_labeled=X[:50], y_labeled=y[:50])
+    np.testing.assert_array_equal(a.query(net, X[50:400], 5, **kw),
+                                  b.query(net, X[50:400], 5, **kw))
 
 
 class NoBias(torch.nn.Module):
@@ -135,8 +138,8 @@ def no_bias_net(digits):
 @pytest.mark.parametrize("strategy", [RALIFQuery(random_state=0), BADGEQuery(random_state=0)],
                          ids=ids)
 def test_heads_without_bias_work_in_strategies(no_bias_net, digits, strategy):
-    X, _ = digits
-    picks = strategy.query(no_bias_net, X[200:600], 8, X_labeled=X[:200])
+    X, y = digits
+    picks = strategy.query(no_bias_net, X[200:600], 8, X_labeled=X[:200], y_labeled=y[:200])
     assert len(set(picks)) == 8
 
 

@@ -66,7 +66,8 @@ def test_influence_score_matches_brute_force_retraining(convex):
 
 def test_scores_agree_with_public_influence_scores(convex):
     net, XL, yL, XU, _, _ = convex
-    S = -RALIFQuery(tau=2.0, damping=LAM).score_samples(net, XU, X_labeled=XL)
+    S = -RALIFQuery(tau=2.0, damping=LAM, refit_head=False).score_samples(net, XU,
+                                                                      X_labeled=XL)
     # influence_scores averages the eval loss over the pool: delta = score * |U| / n
     delta = influence_scores(net, XL, yL, XU, X_candidates=XU, damping=LAM) * len(XU) / len(XL)
     proba = net.predict_proba(XU).astype(np.float64)
@@ -79,7 +80,8 @@ def test_scores_agree_with_public_influence_scores(convex):
 def test_untruncated_expectation_is_zero(convex):
     """E_p[g_{u,k}] = (p - E_p[e_k]) x~^T = 0: without truncation nothing is ranked."""
     net, XL, _, XU, _, _ = convex
-    S = RALIFQuery(tau=0.0, damping=LAM).score_samples(net, XU, X_labeled=XL)
+    S = RALIFQuery(tau=0.0, damping=LAM, refit_head=False).score_samples(net, XU,
+                                                                    X_labeled=XL)
     np.testing.assert_allclose(S, 0.0, atol=1e-10)
 
 
@@ -104,7 +106,8 @@ def test_threshold_is_capped_for_few_classes():
 
 def test_reference_score_ranks_by_low_confidence(convex):
     net, XL, _, XU, _, _ = convex
-    scores = RALIFQuery(score="reference", damping=LAM).score_samples(net, XU, X_labeled=XL)
+    scores = RALIFQuery(score="reference", damping=LAM, refit_head=False).score_samples(
+        net, XU, X_labeled=XL)
     valid = ~np.isnan(scores)
     top = net.predict_proba(XU).max(1)[valid]
     assert spearmanr(scores[valid], top)[0] < -0.9  # higher score = lower confidence
@@ -123,7 +126,7 @@ def test_soft_pool_loss_matches_brute_force_retraining(convex):
     (With a whole unit of weight the entropy is far from linear: Spearman 0.78.)
     """
     net, XL, yL, XU, theta, aug = convex
-    S = -RALIFQuery(tau=2.0, damping=LAM, pseudo_labels="soft").score_samples(
+    S = -RALIFQuery(tau=2.0, damping=LAM, pseudo_labels="soft", refit_head=False).score_samples(
         net, XU, X_labeled=XL)
     rows = np.flatnonzero(~np.isnan(S))[::5]
     actual = _retrained_changes(convex, rows, lambda t: _entropy_sum(t, aug(XU)), eps=0.01)
@@ -156,8 +159,8 @@ def test_refit_head_reaches_the_damped_optimum(convex):
     off = softmax_net(theta + rng.normal(scale=0.05, size=theta.shape), 64, 10)
     weight = off.module_.weight.detach().numpy().copy()
     kw = dict(X_labeled=XL, y_labeled=yL)
-    at_optimum = RALIFQuery(tau=2.0, damping=LAM).score_samples(net, XU, **kw)
-    before = RALIFQuery(tau=2.0, damping=LAM).score_samples(off, XU, **kw)
+    at_optimum = RALIFQuery(tau=2.0, damping=LAM, refit_head=False).score_samples(net, XU, **kw)
+    before = RALIFQuery(tau=2.0, damping=LAM, refit_head=False).score_samples(off, XU, **kw)
     refitted = RALIFQuery(tau=2.0, damping=LAM, refit_head=True).score_samples(off, XU, **kw)
     # also at the optimum, where it changes nothing but float32 rounding
     again = RALIFQuery(tau=2.0, damping=LAM, refit_head=True).score_samples(net, XU, **kw)
@@ -205,7 +208,7 @@ def test_query_is_deterministic_distinct_and_leaves_net_untouched(mlp, digits, p
 
 def test_diversity_starts_with_the_best_candidate(mlp, digits):
     X, y = digits
-    kw = dict(X_labeled=X[:100])
+    kw = dict(X_labeled=X[:100], y_labeled=y[:100])
     best = RALIFQuery(diversity=False).query(mlp, X[100:600], 5, **kw)
     diverse = RALIFQuery(random_state=0).query(mlp, X[100:600], 5, **kw)
     scores = RALIFQuery().score_samples(mlp, X[100:600], **kw)
@@ -215,19 +218,20 @@ def test_diversity_starts_with_the_best_candidate(mlp, digits):
 
 
 def test_too_few_plausible_rows_are_filled_by_confidence(mlp, digits):
-    X, _ = digits
-    strategy = RALIFQuery(tau=5.0, random_state=0)  # plausible: p > 0.5
-    scores = strategy.score_samples(mlp, X[100:400], X_labeled=X[:100])
+    X, y = digits
+    # the trained head (refit_head=False): the test reads its probabilities
+    strategy = RALIFQuery(tau=5.0, random_state=0, refit_head=False)  # plausible: p > 0.5
+    scores = strategy.score_samples(mlp, X[100:400], X_labeled=X[:100], y_labeled=y[:100])
     valid = np.flatnonzero(~np.isnan(scores))
     n = len(valid) + 4
     with pytest.warns(UserWarning, match=f"{300 - len(valid)} of 300 pool rows have no plaus"):
-        picks = strategy.query(mlp, X[100:400], n, X_labeled=X[:100])
+        picks = strategy.query(mlp, X[100:400], n, X_labeled=X[:100], y_labeled=y[:100])
     assert set(picks[: len(valid)]) == set(valid)
     rest = np.setdiff1d(np.arange(300), valid)
     confidence = mlp.predict_proba(X[100:400])[rest].max(1)
     by_confidence = rest[np.argsort(-confidence, kind="stable")[:4]]
     np.testing.assert_array_equal(picks[len(valid) :], by_confidence)
-    nothing = RALIFQuery(tau=10.0).query(mlp, X[100:110], 3, X_labeled=X[:100])
+    nothing = RALIFQuery(tau=10.0).query(mlp, X[100:110], 3, X_labeled=X[:100], y_labeled=y[:100])
     assert len(set(nothing)) == 3
 
 
@@ -237,16 +241,18 @@ def test_a_pool_with_no_plausible_row_warns(digits):
     X, _ = digits
     flat = softmax_net(np.zeros(10 * 65), 64, 10)  # every probability is 0.1 < tau / C
     with pytest.warns(UserWarning, match="10 of 10 pool rows .* only 0 of the 3 rows"):
-        picks = RALIFQuery(random_state=0).query(flat, X[100:110], 3, X_labeled=X[:20])
+        picks = RALIFQuery(random_state=0, refit_head=False).query(flat, X[100:110], 3,
+                                                                   X_labeled=X[:20])
     np.testing.assert_array_equal(picks, [0, 1, 2])  # equal confidence: index order
 
 
 def test_pool_of_exactly_n_and_too_small_pool(mlp, digits):
-    X, _ = digits
-    picks = RALIFQuery(random_state=0).query(mlp, X[100:130], 30, X_labeled=X[:100])
+    X, y = digits
+    kw = dict(X_labeled=X[:100], y_labeled=y[:100])
+    picks = RALIFQuery(random_state=0).query(mlp, X[100:130], 30, **kw)
     assert sorted(picks) == list(range(30))
     with pytest.raises(ValueError, match=r"no larger than the pool \(30 rows\); got 31"):
-        RALIFQuery().query(mlp, X[100:130], 31, X_labeled=X[:100])
+        RALIFQuery().query(mlp, X[100:130], 31, **kw)
 
 
 @pytest.mark.parametrize("classes", [[0, 1, 2], [4]])
@@ -270,14 +276,16 @@ def test_pipeline_estimator_transforms_the_pool(digits):
     pipe = Pipeline([("scale", StandardScaler()),
                      ("net", make_net(MLP, max_epochs=20))]).fit(X[:100], y[:100])
     Z = pipe[:-1].transform(X)
-    a = RALIFQuery(random_state=1).query(pipe, X[100:400], 8, X_labeled=X[:100])
+    a = RALIFQuery(random_state=1).query(pipe, X[100:400], 8, X_labeled=X[:100],
+                                         y_labeled=y[:100])
     b = RALIFQuery(random_state=1).query(pipe[-1], Z[100:400].astype(np.float32), 8,
-                                         X_labeled=Z[:100].astype(np.float32))
+                                         X_labeled=Z[:100].astype(np.float32),
+                                         y_labeled=y[:100])
     np.testing.assert_array_equal(a, b)
 
 
 def test_errors(mlp, digits):
-    X, _ = digits
+    X, y = digits
     with pytest.raises(ValueError, match="non-empty `X_labeled`"):
         RALIFQuery().query(mlp, X[:50], 5)
     with pytest.raises(ValueError, match="'tau' parameter of RALIFQuery .* Got -1"):
@@ -288,8 +296,9 @@ def test_errors(mlp, digits):
         RALIFQuery(score="loss").query(mlp, X[:50], 5, X_labeled=X[50:60])
     with pytest.raises(ValueError, match="`target='all'` needs `y_labeled`"):
         RALIFQuery(target="all").query(mlp, X[:50], 5, X_labeled=X[50:60])
-    with pytest.raises(ValueError, match="`refit_head=True` needs `y_labeled`"):
-        RALIFQuery(refit_head=True).query(mlp, X[:50], 5, X_labeled=X[50:60])
+    with pytest.raises(ValueError, match=r"refits the head .*\(`refit_head=True`, the "
+                                         r"default\), so it needs `y_labeled`"):
+        RALIFQuery().query(mlp, X[:50], 5, X_labeled=X[50:60])
     with pytest.raises(ValueError, match=r"'candidates_per_query' parameter .*\[1.0, inf\)"):
         RALIFQuery(candidates_per_query=0.5).query(mlp, X[:50], 5, X_labeled=X[50:60])
     with pytest.raises(ValueError, match="'pseudo_labels' parameter of RALIFQuery must be a"):
@@ -299,9 +308,6 @@ def test_errors(mlp, digits):
     with pytest.raises(ValueError, match=r"`params` names .*got \['body.9.weight'\]"):
         RALIFQuery(params=["body.9.weight"]).query(mlp, X[:50], 5, X_labeled=X[50:60],
                                                    y_labeled=np.arange(10))
-    with pytest.raises(ValueError, match="cannot be combined with `params`"):
-        RALIFQuery(params=[], refit_head=True).query(mlp, X[:50], 5, X_labeled=X[50:60],
-                                                     y_labeled=np.arange(10))
     with pytest.raises(ValueError, match="'method' parameter of RALIFQuery"):
         RALIFQuery(method="newton").query(mlp, X[:50], 5, X_labeled=X[50:60])
     clf = LogisticRegression().fit(X[:50], np.arange(50) % 2)
@@ -372,7 +378,8 @@ def test_params_beyond_the_head_match_retraining_with_an_eps_weighted_row():
 
     fit(torch.ones(30))
     optimum = [p.detach().clone() for p in top]
-    S = -RALIFQuery(tau=2.0, damping=lam, params=names[:2], method="cg").score_samples(
+    S = -RALIFQuery(tau=2.0, damping=lam, params=names[:2], method="cg",
+                    refit_head=False).score_samples(
         net, XU, X_labeled=XL, y_labeled=yL)
     proba = net.predict_proba(XU)
     pseudo = torch.as_tensor(proba.argmax(1))
@@ -391,6 +398,11 @@ def test_params_beyond_the_head_match_retraining_with_an_eps_weighted_row():
             for p, q in zip(top, optimum, strict=True):
                 p.copy_(q)
     np.testing.assert_allclose(S[rows], actual, rtol=0.05, atol=0.02 * np.abs(actual).max())
+    # at this optimum refitting the head changes nothing (and writes it where it belongs)
+    refit = -RALIFQuery(tau=2.0, damping=lam, params=names[:2], method="cg").score_samples(
+        net, XU, X_labeled=XL, y_labeled=yL)
+    np.testing.assert_allclose(refit, S, rtol=1e-4, atol=1e-6 * np.nanmax(np.abs(S)))
     # the head alone predicts something else: the layer below matters here
-    head_only = -RALIFQuery(tau=2.0, damping=lam).score_samples(net, XU, X_labeled=XL)
+    head_only = -RALIFQuery(tau=2.0, damping=lam, refit_head=False).score_samples(
+        net, XU, X_labeled=XL)
     assert np.abs(head_only[rows] - actual).max() > 0.2 * np.abs(actual).max()
