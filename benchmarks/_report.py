@@ -3,6 +3,7 @@
 import os
 import platform
 import re
+import shlex
 import sys
 from datetime import date
 from pathlib import Path
@@ -29,7 +30,7 @@ def markdown_table(header, rows) -> str:
 
 def write_section(name: str, body: str) -> None:
     """Replace (or append) the section ``name`` of RESULTS.md and print it."""
-    command = "python " + " ".join([f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]])
+    command = "python " + shlex.join([f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]])
     section = (
         f"<!-- begin {name} -->\n## {name}\n\nMachine: {machine()}  \n"
         f"Command: `{command}`\n\n{body.strip()}\n<!-- end {name} -->\n"

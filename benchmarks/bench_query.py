@@ -38,6 +38,7 @@ from skralif.strategies import (
 
 STRATEGIES = {
     "ralif (exact)": RALIFQuery(random_state=0),
+    "ralif (exact), no refit": RALIFQuery(refit_head=False, random_state=0),
     "ralif (cg)": RALIFQuery(method="cg", random_state=0),
     "ralif (lissa)": RALIFQuery(method="lissa", random_state=0),
     "ralif, no diversity": RALIFQuery(diversity=False),

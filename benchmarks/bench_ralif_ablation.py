@@ -185,7 +185,10 @@ def main():
         f"{args.seeds} paired seeds per setting, the learning-curve study's nets, splits and "
         f"initial sets. Each variant is ranked among the {n_other} non-RALIF strategies of "
         "every setting (rank 1 is best) as if it were the only RALIF; gains are AULC points "
-        "(x100) over random with paired bootstrap 95% intervals over seeds.\n\n"
+        "(x100) over random with paired bootstrap 95% intervals over seeds. A variant that "
+        "was not run everywhere is summarised over the settings it ran on. `no refit, run "
+        "here` runs the study's own RALIF again: its curves equal the study's seed by seed, "
+        "so every variant is compared on exactly the same initial sets and nets.\n\n"
         + markdown_table(["variant", "RALIFQuery settings", "mean rank", "worst-case gain "
                           "[95% CI] (setting)", "settings with CI > 0", "mean gain"], rows)
         + "\n\nGain over random per setting:\n\n"

@@ -41,8 +41,12 @@ class RALIFQuery(QueryStrategy):
     One query round, on the fitted net (influence over its head, on the frozen
     encoder ``f``):
 
-    1. pool probabilities ``p_u`` and pseudo labels ``yhat_u = argmax_k p_uk``;
-    2. the target loss ``R = sum_u l(u, yhat_u)`` (``target="all"`` adds the
+    0. the head is refitted to the optimum of the damped labeled loss
+       (``refit_head``), and every later step uses it;
+    1. pool probabilities ``p_u``;
+    2. the target loss, the pool's expected loss under ``p`` (its entropy,
+       ``R = sum_u H(p_u)``; ``pseudo_labels="hard"`` uses the argmax pseudo
+       labels, ``R = sum_u l(u, yhat_u)``, and ``target="all"`` adds the
        labeled rows with their true labels) and its gradient ``G``;
     3. one inverse-HVP ``s = H^{-1} G`` with ``H`` the Hessian of the mean
        labeled loss plus ``damping/2 ||theta||^2``;
@@ -95,13 +99,14 @@ class RALIFQuery(QueryStrategy):
     target : {"pool", "all"}, default="pool"
         Loss to reduce: the pseudo-labelled pool, or pool plus the labeled
         rows with their true labels.
-    pseudo_labels : {"hard", "soft"}, default="hard"
-        How the pool's loss is measured. ``"hard"``: the cross-entropy of the
-        argmax labels, ``sum_u l(u, yhat_u)``. ``"soft"``: the expected loss
-        under the net's own probabilities, ``sum_u sum_k p_uk l(u, k)``, which
-        is the pool's total entropy ``sum_u H(p_u)`` (its gradient is taken
-        through ``p`` too: with ``p`` held fixed as targets it would be exactly
-        zero at the current weights).
+    pseudo_labels : {"soft", "hard"}, default="soft"
+        How the pool's loss is measured. ``"soft"``: the expected loss under
+        the net's own probabilities, ``sum_u sum_k p_uk l(u, k)``, which is
+        the pool's total entropy ``sum_u H(p_u)``; its gradient is taken
+        through ``p`` too (with ``p`` held fixed as targets it would be exactly
+        zero at the current weights), ``-p_u (log p_u + H(p_u))`` in the
+        logits. ``"hard"``: the cross-entropy of the argmax pseudo labels,
+        ``sum_u l(u, yhat_u)``, as in the paper.
     refit_head : bool, default=True
         Before computing influence, move the head to the optimum of the
         objective the Hessian describes, ``(1/n) sum_i l(x_i, y_i) +
@@ -207,7 +212,7 @@ class RALIFQuery(QueryStrategy):
         score="influence",
         diversity=True,
         target="pool",
-        pseudo_labels="hard",
+        pseudo_labels="soft",
         refit_head=True,
         params=None,
         head=None,

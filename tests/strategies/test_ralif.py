@@ -55,7 +55,7 @@ def _retrained_changes(convex, rows, target_loss, eps=1.0):
 
 def test_influence_score_matches_brute_force_retraining(convex):
     net, XL, yL, XU, theta, aug = convex
-    strategy = RALIFQuery(tau=2.0, damping=LAM)
+    strategy = RALIFQuery(tau=2.0, damping=LAM, pseudo_labels="hard")
     S = -strategy.score_samples(net, XU, X_labeled=XL, y_labeled=yL)
     pseudo = net.predict_proba(XU).argmax(1)
     rows = np.flatnonzero(~np.isnan(S))[::4]
@@ -66,8 +66,8 @@ def test_influence_score_matches_brute_force_retraining(convex):
 
 def test_scores_agree_with_public_influence_scores(convex):
     net, XL, yL, XU, _, _ = convex
-    S = -RALIFQuery(tau=2.0, damping=LAM, refit_head=False).score_samples(net, XU,
-                                                                      X_labeled=XL)
+    S = -RALIFQuery(tau=2.0, damping=LAM, refit_head=False, pseudo_labels="hard").score_samples(
+        net, XU, X_labeled=XL)
     # influence_scores averages the eval loss over the pool: delta = score * |U| / n
     delta = influence_scores(net, XL, yL, XU, X_candidates=XU, damping=LAM) * len(XU) / len(XL)
     proba = net.predict_proba(XU).astype(np.float64)
@@ -378,8 +378,8 @@ def test_params_beyond_the_head_match_retraining_with_an_eps_weighted_row():
 
     fit(torch.ones(30))
     optimum = [p.detach().clone() for p in top]
-    S = -RALIFQuery(tau=2.0, damping=lam, params=names[:2], method="cg",
-                    refit_head=False).score_samples(
+    S = -RALIFQuery(tau=2.0, damping=lam, params=names[:2], method="cg", refit_head=False,
+                    pseudo_labels="hard").score_samples(
         net, XU, X_labeled=XL, y_labeled=yL)
     proba = net.predict_proba(XU)
     pseudo = torch.as_tensor(proba.argmax(1))
@@ -399,10 +399,12 @@ def test_params_beyond_the_head_match_retraining_with_an_eps_weighted_row():
                 p.copy_(q)
     np.testing.assert_allclose(S[rows], actual, rtol=0.05, atol=0.02 * np.abs(actual).max())
     # at this optimum refitting the head changes nothing (and writes it where it belongs)
-    refit = -RALIFQuery(tau=2.0, damping=lam, params=names[:2], method="cg").score_samples(
+    refit = -RALIFQuery(tau=2.0, damping=lam, params=names[:2], method="cg",
+                        pseudo_labels="hard").score_samples(
         net, XU, X_labeled=XL, y_labeled=yL)
     np.testing.assert_allclose(refit, S, rtol=1e-4, atol=1e-6 * np.nanmax(np.abs(S)))
     # the head alone predicts something else: the layer below matters here
-    head_only = -RALIFQuery(tau=2.0, damping=lam, refit_head=False).score_samples(
+    head_only = -RALIFQuery(tau=2.0, damping=lam, refit_head=False,
+                            pseudo_labels="hard").score_samples(
         net, XU, X_labeled=XL)
     assert np.abs(head_only[rows] - actual).max() > 0.2 * np.abs(actual).max()
