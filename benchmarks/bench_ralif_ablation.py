@@ -146,6 +146,8 @@ def main():
                         help="after the runs, make this variant the study's 'ralif' in "
                              "figures/<setting><tag>.json, dropping its other RALIF columns "
                              "(when RALIFQuery's defaults change to it)")
+    parser.add_argument("--section", default="bench_ralif_ablation",
+                        help="RESULTS.md section to write")
     parser.add_argument("--no-run", action="store_true",
                         help="summarise the kept runs only; a variant is then summarised "
                              "over the settings it has runs for")
@@ -193,7 +195,7 @@ def main():
                           "[95% CI] (setting)", "settings with CI > 0", "mean gain"], rows)
         + "\n\nGain over random per setting:\n\n"
         + markdown_table(["variant"] + names, gains))
-    write_section("bench_ralif_ablation", body)
+    write_section(args.section, body)
 
 
 if __name__ == "__main__":
