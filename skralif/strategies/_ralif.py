@@ -388,18 +388,20 @@ class RALIFQuery(QueryStrategy):
                 return torch.cat([torch.zeros_like(out), out], dim=1)
             return torch.log(out) if view.output == "proba" else out
 
-        chunks = [as_input(take_rows(X_pool, sl), device, objective.dtype, "X_pool")
-                  for sl in iter_chunks(n_rows(X_pool), rows)]
+        def chunks():  # converted again in each pass: never the whole pool in float64
+            for sl in iter_chunks(n_rows(X_pool), rows):
+                yield as_input(take_rows(X_pool, sl), device, objective.dtype, "X_pool")
+
+        soft = self.pseudo_labels == "soft"
         G, total = torch.zeros_like(theta), 0.0
-        for xb in chunks:
+        for xb in chunks():
             t = theta.detach().clone().requires_grad_()
-            loss = _target_loss(torch.log_softmax(logits(t, xb), dim=1),
-                                self.pseudo_labels == "soft")
+            loss = _target_loss(torch.log_softmax(logits(t, xb), dim=1), soft)
             G += torch.autograd.grad(loss, t)[0]
             total += float(loss.detach())
         solution = backend.inverse_hvp(objective, G).to(theta)
         S, top = [], []
-        for xb in chunks:
+        for xb in chunks():
             z, A = jvp(lambda t, xb=xb: logits(t, xb), (theta,), (solution,))
             proba = torch.softmax(z, dim=1)
             delta = (A - (proba * A).sum(dim=1, keepdim=True)) / len(labels)
