@@ -22,6 +22,7 @@ import matplotlib
 import numpy as np
 import torch
 from _report import markdown_table, write_section
+from _runs import completed
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -114,46 +115,51 @@ def prepare(name, regime, args):
     return net, data, kw
 
 
-def run_setting(name, regime, args, seeds=None):
+BALD = "bald (dropout 0.2)"
+
+
+def run_setting(name, regime, args, strategies, seeds):
+    """The results of ``strategies`` (BALD's name, :data:`BALD`, among them) over
+    ``seeds`` on one setting, with their wall time as ``settings["seconds"]``."""
+    start = time.perf_counter()
     net, data, kw = prepare(name, regime, args)
-    if seeds is not None:
-        kw.update(seeds=seeds)
-    main = run_experiment(net(), args.strategies, *data, **kw)
-    if args.no_bald:
-        return main
-    bald = run_experiment(net(module__dropout=0.2), ["bald"], *data, **kw)
-    return ALResults(main.strategies + ["bald (dropout 0.2)"], main.seeds, main.n_labeled,
-                     np.concatenate([main.accuracy, bald.accuracy]), main.settings)
+    kw.update(seeds=list(seeds))
+    parts = []
+    main = [s for s in strategies if s != BALD]
+    if main:
+        parts.append(run_experiment(net(), main, *data, **kw))
+    if BALD in strategies:
+        bald = run_experiment(net(module__dropout=0.2), ["bald"], *data, **kw)
+        parts.append(ALResults([BALD], bald.seeds, bald.n_labeled, bald.accuracy,
+                               bald.settings))
+    names = [s for p in parts for s in p.strategies]
+    accuracy = np.concatenate([p.accuracy for p in parts])
+    settings = dict(parts[0].settings, seconds=round(time.perf_counter() - start))
+    return ALResults(names, parts[0].seeds, parts[0].n_labeled,
+                     accuracy[[names.index(s) for s in strategies]], settings)
 
 
-def reused(name, regime, args):
-    """The results of an earlier run of this setting (``figures/{name}_{regime}{tag}.json``),
-    if it ran the same labels and strategies and its seeds are the first of ``--seeds``
-    (the missing seeds are then run and appended: seeds are independent and paired
-    within a seed only); None otherwise."""
-    path = FIGURES / f"{name}_{regime}{args.tag}.json"
-    if not path.exists():
-        return None
-    res = ALResults.from_json(path)
-    initial, query, *rounds = SETTINGS[name][3][regime]
-    expected = dict(initial_size=initial, query_size=query,
-                    n_rounds=rounds[0] if rounds else args.rounds)
-    strategies = list(args.strategies) + ([] if args.no_bald else ["bald (dropout 0.2)"])
+def results(name, regime, args):
+    """The results of one setting: with ``--reuse``, the earlier run kept in
+    ``figures/{name}_{regime}{tag}.json`` (same labels) grown by running only what it
+    lacks (seeds, strategies: see :func:`_runs.completed`); everything run otherwise."""
+    strategies = list(args.strategies) + ([] if args.no_bald else [BALD])
     seeds = list(range(args.seeds))
-    same = (all(res.settings.get(k) == v for k, v in expected.items())
-            and res.seeds == seeds[:len(res.seeds)] and res.strategies == strategies)
-    if not same:
-        print(f"{path.name}: other settings, run again", flush=True)
-        return None
-    print(f"{path.name}: reused {len(res.seeds)} seeds", flush=True)
-    if len(res.seeds) < len(seeds):
-        start = time.perf_counter()
-        more = run_setting(name, regime, args, seeds=seeds[len(res.seeds):])
-        res = ALResults(res.strategies, res.seeds + more.seeds, res.n_labeled,
-                        np.concatenate([res.accuracy, more.accuracy], axis=1), res.settings)
-        res.settings.update(seconds=res.settings.get("seconds", float("nan"))
-                            + round(time.perf_counter() - start))
-    return res
+    path = FIGURES / f"{name}_{regime}{args.tag}.json"
+    stored = ALResults.from_json(path) if args.reuse and path.exists() else None
+    if stored is not None:
+        initial, query, *rounds = SETTINGS[name][3][regime]
+        expected = dict(initial_size=initial, query_size=query,
+                        n_rounds=rounds[0] if rounds else args.rounds)
+        if any(stored.settings.get(k) != v for k, v in expected.items()):
+            print(f"{path.name}: other settings, run again", flush=True)
+            stored = None
+        else:
+            print(f"{path.name}: reused {stored.strategies} x seeds {stored.seeds}",
+                  flush=True)
+    return completed(stored, strategies, seeds,
+                     lambda names, run_seeds: run_setting(name, regime, args, names,
+                                                          run_seeds))
 
 
 def verdict(rows):
@@ -184,7 +190,7 @@ def main():
                              "study does not overwrite another's files")
     parser.add_argument("--reuse", action="store_true",
                         help="take a setting's results from figures/ when an earlier run "
-                             "had the same labels and strategies, running only the seeds "
+                             "had the same labels, running only the seeds and strategies "
                              "it lacks")
     parser.add_argument("--section", default="bench_learning_curves",
                         help="RESULTS.md section to write (one per family of settings)")
@@ -193,11 +199,7 @@ def main():
     tables, verdicts = [], []
     for name in args.datasets:
         for regime in [r for r in args.regimes if r in SETTINGS[name][3]]:
-            start = time.perf_counter()
-            res = reused(name, regime, args) if args.reuse else None
-            if res is None:
-                res = run_setting(name, regime, args)
-                res.settings.update(seconds=round(time.perf_counter() - start))
+            res = results(name, regime, args)
             res.settings.update(setting=f"{name} {regime}")
             seconds = res.settings.get("seconds", float("nan"))
             start_from = "0 (TypiClust) + " if regime == ZERO else ""

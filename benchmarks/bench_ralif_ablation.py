@@ -4,8 +4,8 @@ Same splits, nets, seeds, initial labeled sets and rounds as ``bench_learning_cu
 (run it first, with the same ``--tag`` and ``--seeds``: every baseline's curves are read
 from its ``figures/<setting><tag>.json``). Each variant sets some parameters of
 ``RALIFQuery`` and is run here, paired with those files; the runs are kept in
-``figures/variants/<setting><tag>.json``, so that a later call runs only the variants it
-has not seen (``no refit``, ``no refit, reference score`` and ``no refit, LiSSA`` are
+``figures/variants/<setting><tag>.json``, so that a later call runs only the variants and
+seeds it has not seen (``no refit``, ``no refit, reference score`` and ``no refit, LiSSA`` are
 copied from the study's ``ralif``, ``ralif-reference`` and ``ralif-lissa`` columns while
 it has them). ``--adopt VARIANT`` then makes a variant the study's ``ralif``, for when it
 becomes RALIFQuery's default.
@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 from _report import markdown_table, write_section
+from _runs import completed
 from bench_learning_curves import FIGURES, SETTINGS, prepare
 
 from skralif import RALIFQuery
@@ -64,28 +65,39 @@ def settings_with_results(tag):
 
 
 def variant_runs(name, regime, variants, study, args):
-    """The runs of ``variants`` on one setting, running those not kept yet (the stored
-    ones are copied from the ``study`` results while it still holds them)."""
+    """The runs of ``variants`` on one setting, over the study's seeds, running only what
+    is not kept yet (see :func:`_runs.completed`; the stored variants are copied from the
+    ``study`` results while it still holds them). When the seeds grow, every variant
+    kept is grown too, so that the file never loses a run; None if nothing is kept and
+    ``--no-run``."""
     path = VARIANT_RUNS / f"{name}_{regime}{args.tag}.json"
     seeds = list(range(args.seeds))
     kept = ALResults.from_json(path) if path.exists() else None
-    if kept is not None and kept.seeds != seeds:
-        kept = None
-    have = [] if kept is None else kept.strategies
-    stored = [v for v in variants if v in STORED and v not in have
-              and STORED[v] in study.strategies]
-    if stored:
-        kept = _joined(kept, ALResults(stored, seeds, study.n_labeled, study.accuracy[
-            [study.strategies.index(STORED[v]) for v in stored]], study.settings))
-    missing = [v for v in variants if v not in have and v not in stored]
-    if missing and not args.no_run:
+    if kept is not None and kept.seeds != seeds[:len(kept.seeds)]:
+        raise SystemExit(f"{path}: its seeds {kept.seeds} are not the first of {seeds}")
+    if kept is None or kept.seeds == study.seeds:
+        stored = [v for v in variants if v in STORED and STORED[v] in study.strategies
+                  and (kept is None or v not in kept.strategies)]
+        if stored:
+            kept = _joined(kept, ALResults(stored, study.seeds, study.n_labeled,
+                                           study.accuracy[[study.strategies.index(STORED[v])
+                                                           for v in stored]],
+                                           study.settings))
+    if args.no_run:
+        return kept if kept is None or kept.seeds == seeds else None
+    wanted = list(variants) + [v for v in (kept.strategies if kept else [])
+                               if v not in variants]
+
+    def run(names, run_seeds):
         net, data, kw = prepare(name, regime, args)
-        strategies = {v: RALIFQuery(**VARIANTS[v]) for v in missing}
-        kept = _joined(kept, run_experiment(net(), strategies, *data, **kw))
-    if stored or (missing and not args.no_run):
-        VARIANT_RUNS.mkdir(exist_ok=True)
-        kept.to_json(path)
-    return kept
+        kw.update(seeds=run_seeds)
+        return run_experiment(net(), {v: RALIFQuery(**VARIANTS[v]) for v in names},
+                              *data, **kw)
+
+    runs = completed(kept, wanted, seeds, run)
+    VARIANT_RUNS.mkdir(exist_ok=True)
+    runs.to_json(path)
+    return runs
 
 
 def _joined(a, b):
