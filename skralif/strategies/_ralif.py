@@ -435,8 +435,14 @@ class RALIFQuery(QueryStrategy):
 
         if is_dask(X_pool) or not self.keep_features:
             return lambda fn: pool_map(lambda b, s: fn(features(b, s), s), X_pool, rows)
-        kept = pool_map(lambda b, s: (features(b, s), s), X_pool, rows)
-        return lambda fn: [fn(f, s) for f, s in kept]
+        kept = []  # encoded on first use: a query with `params` may never need them
+
+        def over_kept(fn):
+            if not kept:
+                kept.extend(pool_map(lambda b, s: (features(b, s), s), X_pool, rows))
+            return [fn(f, s) for f, s in kept]
+
+        return over_kept
 
     def _expectation(self, proba, values):
         """Expectation of ``values`` over the plausible classes (``NaN`` when none)."""

@@ -333,6 +333,22 @@ def test_params_empty_is_the_head_closed_form(mlp, digits):
         np.testing.assert_allclose(generic, head, rtol=1e-4, atol=1e-6 * np.nanmax(abs(head)))
 
 
+def test_params_runs_the_net_over_the_pool_twice_and_encodes_it_only_for_diversity(
+        mlp, digits):
+    X, y = digits
+    kw = dict(X_labeled=X[:100], y_labeled=y[:100])
+    sizes = []
+    hook = mlp.module_.body[0].register_forward_hook(lambda m, i, o: sizes.append(len(o)))
+    try:  # 997 pool rows in batches of 200: the last batch of every pool pass has 197
+        for diversity, passes in [(False, 2), (True, 3)]:
+            sizes.clear()
+            RALIFQuery(params=[], batch_size=200, diversity=diversity).query(
+                mlp, X[100:1097], 10, **kw)
+            assert sizes.count(197) == passes
+    finally:
+        hook.remove()
+
+
 class _TwoLayerTop(torch.nn.Module):
     def __init__(self):
         super().__init__()
