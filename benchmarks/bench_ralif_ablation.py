@@ -5,17 +5,15 @@ Same splits, nets, seeds, initial labeled sets and rounds as ``bench_learning_cu
 from its ``figures/<setting><tag>.json``). Each variant sets some parameters of
 ``RALIFQuery`` and is run here, paired with those files; the runs are kept in
 ``figures/variants/<setting><tag>.json``, so that a later call runs only the variants and
-seeds it has not seen (``no refit``, ``no refit, reference score`` and ``no refit, LiSSA`` are
-copied from the study's ``ralif``, ``ralif-reference`` and ``ralif-lissa`` columns while
-it has them). ``--adopt VARIANT`` then makes a variant the study's ``ralif``, for when it
-becomes RALIFQuery's default.
+seeds it has not seen. ``--adopt VARIANT`` then makes a variant the study's ``ralif``, for
+when it becomes RALIFQuery's default.
 
 Each variant is ranked in every setting among the non-RALIF strategies (as if it were the
 only RALIF), and summarised across settings as ``skralif report`` does: mean rank,
 worst-case gain over random with its paired bootstrap 95% interval, the number of settings
 whose interval lies above zero, the mean gain.
 
-    python benchmarks/bench_ralif_ablation.py --seeds 10 --tag _s10 --n-jobs 2
+    python benchmarks/bench_ralif_ablation.py --seeds 10 --n-jobs 2
 """
 
 import argparse
@@ -29,32 +27,30 @@ from bench_learning_curves import FIGURES, SETTINGS, prepare
 from skralif import RALIFQuery
 from skralif.evaluation import ALResults, across_settings, run_experiment
 
-#: variant -> RALIFQuery parameters; each says ``refit_head`` so that its meaning does not
-#: depend on the defaults of the day
+#: variant -> RALIFQuery parameters; each says ``refit_head`` and ``pseudo_labels`` so that
+#: its meaning does not depend on the defaults of the day
 TWO_LAYERS = ["body.3.weight", "body.3.bias"]  # the Linear below the head of the MLPs
+_PAPER = {"refit_head": False, "pseudo_labels": "hard"}
+_REFIT = {"refit_head": True, "pseudo_labels": "hard"}
 VARIANTS = {
-    "no refit": {"refit_head": False},
-    "no refit, run here": {"refit_head": False},
-    "no refit, reference score": {"refit_head": False, "score": "reference"},
-    "no refit, LiSSA": {"refit_head": False, "method": "lissa"},
-    "refit head": {"refit_head": True},
-    "refit head, damping 1e-2": {"refit_head": True, "damping": 1e-2},
+    "no refit": _PAPER,
+    "no refit, run here": _PAPER,
+    "no refit, reference score": {**_PAPER, "score": "reference"},
+    "no refit, LiSSA": {**_PAPER, "method": "lissa"},
+    "refit head": _REFIT,
+    "refit head, damping 1e-2": {**_REFIT, "damping": 1e-2},
     "refit head, soft pool loss": {"refit_head": True, "pseudo_labels": "soft"},
-    "refit head, reference score": {"refit_head": True, "score": "reference"},
+    "refit head, reference score": {**_REFIT, "score": "reference"},
     "no refit, soft pool loss": {"refit_head": False, "pseudo_labels": "soft"},
-    "last two layers": {"refit_head": False, "params": TWO_LAYERS, "method": "cg"},
-    "no refit, candidates 5 n": {"refit_head": False, "candidates_per_query": 5},
-    "no refit, candidates 20 n": {"refit_head": False, "candidates_per_query": 20},
-    "no refit, tau=2": {"refit_head": False, "tau": 2.0},
-    "no refit, tau=8": {"refit_head": False, "tau": 8.0},
-    "no refit, damping 1e-2": {"refit_head": False, "damping": 1e-2},
-    "no refit, no diversity": {"refit_head": False, "diversity": False},
-    "no refit, target all": {"refit_head": False, "target": "all"},
+    "last two layers": {**_PAPER, "params": TWO_LAYERS, "method": "cg"},
+    "no refit, candidates 5 n": {**_PAPER, "candidates_per_query": 5},
+    "no refit, candidates 20 n": {**_PAPER, "candidates_per_query": 20},
+    "no refit, tau=2": {**_PAPER, "tau": 2.0},
+    "no refit, tau=8": {**_PAPER, "tau": 8.0},
+    "no refit, damping 1e-2": {**_PAPER, "damping": 1e-2},
+    "no refit, no diversity": {**_PAPER, "diversity": False},
+    "no refit, target all": {**_PAPER, "target": "all"},
 }
-#: variants first run by the learning-curve study, under its names (before RALIFQuery
-#: refitted its head by default); copied into the variants' file on first sight
-STORED = {"no refit": "ralif", "no refit, reference score": "ralif-reference",
-          "no refit, LiSSA": "ralif-lissa"}
 VARIANT_RUNS = FIGURES / "variants"
 
 
@@ -64,25 +60,16 @@ def settings_with_results(tag):
             for regime in regimes if (FIGURES / f"{name}_{regime}{tag}.json").exists()]
 
 
-def variant_runs(name, regime, variants, study, args):
-    """The runs of ``variants`` on one setting, over the study's seeds, running only what
-    is not kept yet (see :func:`_runs.completed`; the stored variants are copied from the
-    ``study`` results while it still holds them). When the seeds grow, every variant
-    kept is grown too, so that the file never loses a run; None if nothing is kept and
-    ``--no-run``."""
+def variant_runs(name, regime, variants, args):
+    """The runs of ``variants`` on one setting, over ``--seeds``, running only what is not
+    kept yet (see :func:`_runs.completed`). When the seeds grow, every variant kept is
+    grown too, so that the file never loses a run; None if nothing is kept for these
+    seeds and ``--no-run``."""
     path = VARIANT_RUNS / f"{name}_{regime}{args.tag}.json"
     seeds = list(range(args.seeds))
     kept = ALResults.from_json(path) if path.exists() else None
     if kept is not None and kept.seeds != seeds[:len(kept.seeds)]:
         raise SystemExit(f"{path}: its seeds {kept.seeds} are not the first of {seeds}")
-    if kept is None or kept.seeds == study.seeds:
-        stored = [v for v in variants if v in STORED and STORED[v] in study.strategies
-                  and (kept is None or v not in kept.strategies)]
-        if stored:
-            kept = _joined(kept, ALResults(stored, study.seeds, study.n_labeled,
-                                           study.accuracy[[study.strategies.index(STORED[v])
-                                                           for v in stored]],
-                                           study.settings))
     if args.no_run:
         return kept if kept is None or kept.seeds == seeds else None
     wanted = list(variants) + [v for v in (kept.strategies if kept else [])
@@ -98,15 +85,6 @@ def variant_runs(name, regime, variants, study, args):
     VARIANT_RUNS.mkdir(exist_ok=True)
     runs.to_json(path)
     return runs
-
-
-def _joined(a, b):
-    if a is None:
-        return b
-    if not np.array_equal(a.n_labeled, b.n_labeled):
-        raise ValueError("the variants ran other label counts than the study's")
-    return ALResults(a.strategies + b.strategies, a.seeds, a.n_labeled,
-                     np.concatenate([a.accuracy, b.accuracy]), a.settings)
 
 
 def with_variant(study, runs, variant):
@@ -152,7 +130,9 @@ def main():
                                                 / "shared" / "data" / "mnist-t10k"))
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=8)
-    parser.add_argument("--tag", default="_s10")
+    parser.add_argument("--tag", default=None,
+                        help="the study's file suffix (default: _s<seeds>, as "
+                             "bench_learning_curves.py names them)")
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--adopt", choices=VARIANTS,
                         help="after the runs, make this variant the study's 'ralif' in "
@@ -164,6 +144,8 @@ def main():
                         help="summarise the kept runs only; a variant is then summarised "
                              "over the settings it has runs for")
     args = parser.parse_args()
+    if args.tag is None:
+        args.tag = f"_s{args.seeds}"
     if args.adopt and args.adopt not in args.variants:
         parser.error(f"--adopt {args.adopt!r} must be one of --variants")
     settings = args.settings or [s for s in settings_with_results(args.tag)
@@ -175,7 +157,7 @@ def main():
         if study.seeds != list(range(args.seeds)):
             raise SystemExit(f"{setting}: the study ran seeds {study.seeds}, not "
                              f"{args.seeds}; run bench_learning_curves.py --seeds {args.seeds}")
-        runs = variant_runs(name, regime, args.variants, study, args)
+        runs = variant_runs(name, regime, args.variants, args)
         if args.adopt:
             adopt(FIGURES / f"{name}_{regime}{args.tag}.json", runs, args.adopt)
         for v in args.variants:
