@@ -10,8 +10,8 @@ labels per class, a warmer one, ``large`` (each query 10% of the final budget) a
 strategies share the initial labeled set, the net settings and the torch seeds. BALD
 needs MC dropout, so it alone runs the same net with dropout 0.2 (a caveat stated with the
 results). Writes its figures to ``benchmarks/RESULTS.md`` and one plot and one JSON file
-per setting to ``benchmarks/figures/`` (``skralif report`` reads them; ``--across``
-writes the "Across settings" section from them).
+per setting to ``benchmarks/figures/<setting>_s<seeds>`` (``skralif report`` and
+``bench_across.py`` read them; ``--reuse`` grows them).
 """
 
 import argparse
@@ -180,14 +180,14 @@ def main():
     parser.add_argument("--mnist", default=str(Path(__file__).resolve().parents[2]
                                                 / "shared" / "data" / "mnist-t10k"),
                         help="folder of the MNIST IDX files")
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--strategies", nargs="+", default=STRATEGIES)
     parser.add_argument("--no-bald", action="store_true", help="skip BALD")
     parser.add_argument("--n-jobs", type=int, default=2)
-    parser.add_argument("--tag", default="",
-                        help="suffix of the figure and JSON file names (e.g. _s10), so a "
-                             "study does not overwrite another's files")
+    parser.add_argument("--tag", default=None,
+                        help="suffix of the figure and JSON file names, so a study does "
+                             "not overwrite another's files (default: _s<seeds>)")
     parser.add_argument("--reuse", action="store_true",
                         help="take a setting's results from figures/ when an earlier run "
                              "had the same labels, running only the seeds and strategies "
@@ -195,6 +195,8 @@ def main():
     parser.add_argument("--section", default="bench_learning_curves",
                         help="RESULTS.md section to write (one per family of settings)")
     args = parser.parse_args()
+    if args.tag is None:
+        args.tag = f"_s{args.seeds}"
     FIGURES.mkdir(exist_ok=True)
     tables, verdicts = [], []
     for name in args.datasets:
