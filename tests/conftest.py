@@ -82,3 +82,23 @@ def softmax_net(theta, d, C):
         net.module_.weight.copy_(torch.as_tensor(W[:, :d]))
         net.module_.bias.copy_(torch.as_tensor(W[:, d]))
     return net
+
+
+#: float32's machine epsilon: the unit of rounding error of every float32 path.
+EPS32 = float(np.finfo(np.float32).eps)
+
+
+def assert_close_to_float32(actual, desired, ulps=64):
+    """Assert ``|actual - desired| <= ulps * eps32 * max|desired|`` entrywise.
+
+    For comparing a path that computes in float32 (encoder features, a CPU kernel whose
+    summation order depends on the BLAS build) with a float64 one. Rounding errors of float32
+    scale with the magnitude of the whole computation, not with each entry: influence scores
+    are differences of products, so an entry near zero carries the absolute error of its large
+    neighbours, and an entrywise ``rtol`` fails on it whenever another CPU rounds otherwise.
+    ``ulps`` is the number of float32 roundings the comparison tolerates, relative to the
+    largest entry.
+    """
+    actual, desired = np.asarray(actual, np.float64), np.asarray(desired, np.float64)
+    scale = np.nanmax(np.abs(desired)) if desired.size else 0.0
+    np.testing.assert_allclose(actual, desired, rtol=0, atol=ulps * EPS32 * scale)

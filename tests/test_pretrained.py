@@ -13,7 +13,7 @@ from skralif import ActiveLearningClassifier, RALIFQuery
 from skralif._nets import HeadView
 from skralif.influence import influence_scores
 from skralif.nets import FrozenEncoder, default_net
-from tests.conftest import MLP, make_net
+from tests.conftest import MLP, assert_close_to_float32, make_net
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def test_influence_uses_the_head(digits, backbone):
     # every trainable parameter is the head's: the torch.func path agrees
     full = influence_scores(net, X[:200], y[:200], X[200:300], damping=1e-2,
                             X_candidates=X[300:340], params="all")
-    np.testing.assert_allclose(head, full, rtol=1e-4, atol=1e-6 * np.abs(head).max())
+    assert_close_to_float32(head, full)
     assert all(p.dtype == torch.float32 for p in backbone.parameters())  # the float64 copy
     #  of the torch.func path is private, not the shared encoder cast in place
 

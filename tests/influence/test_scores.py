@@ -9,7 +9,7 @@ from sklearn.exceptions import NotFittedError
 from skorch import NeuralNetClassifier
 
 from skralif.influence import LiSSAInverseHVP, influence_scores
-from tests.conftest import fit_softmax_head, make_net, softmax_net
+from tests.conftest import assert_close_to_float32, fit_softmax_head, make_net, softmax_net
 
 LAM = 1e-2
 
@@ -76,7 +76,7 @@ def test_named_head_parameters_of_an_mlp_equal_the_head_path(mlp_net, digits):
     named = influence_scores(mlp_net, X[:300], y[:300], X[300:400],
                              params=["head.weight", "head.bias"], **kw)
     # the head path reads float32 encoder features, the torch.func path a float64 copy
-    np.testing.assert_allclose(head, named, rtol=1e-4, atol=1e-6 * np.abs(head).max())
+    assert_close_to_float32(head, named)
 
 
 def test_all_parameters_of_an_mlp_with_every_backend_agree(mlp_net, digits):
@@ -108,7 +108,7 @@ def test_shapes_labels_and_chunking(mlp_net, digits):
     np.testing.assert_allclose(one, every[np.arange(300), y[:300]])
     small = influence_scores(mlp_net, X[:300], y[:300], X[300:400], damping=1e-2, batch_size=7)
     # float32 encoder matmuls round differently per batch size; nothing else differs
-    np.testing.assert_allclose(small, every, rtol=1e-5, atol=1e-6)
+    assert_close_to_float32(small, every)
 
 
 def test_sign_lowering_eval_loss_is_negative(converged_logreg, digits):

@@ -12,7 +12,7 @@ from skralif.strategies import (
     RALIFQuery,
     UncertaintyQuery,
 )
-from tests.conftest import MLP, make_net
+from tests.conftest import MLP, assert_close_to_float32, make_net
 
 SEEN: list = []
 
@@ -79,7 +79,7 @@ def test_scores_do_not_depend_on_the_batch_size(mlp_net, digits):
     kw = dict(X_labeled=X[:300], y_labeled=y[:300])
     small = RALIFQuery(batch_size=7).score_samples(mlp_net, X[300:900], **kw)
     large = RALIFQuery(batch_size=600).score_samples(mlp_net, X[300:900], **kw)
-    np.testing.assert_allclose(small, large, rtol=1e-4, atol=1e-9)
+    assert_close_to_float32(small, large)
 
 
 def test_a_bad_net_batch_size_is_named(digits):

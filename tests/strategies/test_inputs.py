@@ -13,7 +13,7 @@ from skralif.strategies import (
     RandomQuery,
     UncertaintyQuery,
 )
-from tests.conftest import MLP, make_net
+from tests.conftest import MLP, assert_close_to_float32, make_net
 
 NET_STRATEGIES = [RALIFQuery(random_state=0), BADGEQuery(random_state=0), CoresetQuery(),
                   UncertaintyQuery(), BALDQuery(n_samples=3, random_state=0)]
@@ -135,6 +135,17 @@ def no_bias_net(digits):
     return make_net(NoBias).fit(X[:200], y[:200])
 
 
+@pytest.fixture(scope="module", params=range(5), ids=lambda s: f"init{s}")
+def no_bias_nets(request, digits):
+    """No-bias nets from five initialisations: five draws of float32 rounding."""
+    X, y = digits
+    torch.manual_seed(request.param)
+    net = make_net(NoBias).initialize()
+    torch.manual_seed(request.param)
+    net.module_ = NoBias()
+    return net.initialize_optimizer().partial_fit(X[:200], y[:200], epochs=15)
+
+
 @pytest.mark.parametrize("strategy", [RALIFQuery(random_state=0), BADGEQuery(random_state=0)],
                          ids=ids)
 def test_heads_without_bias_work_in_strategies(no_bias_net, digits, strategy):
@@ -143,13 +154,15 @@ def test_heads_without_bias_work_in_strategies(no_bias_net, digits, strategy):
     assert len(set(picks)) == 8
 
 
-def test_head_closed_forms_without_bias_match_autograd(no_bias_net, digits):
+def test_head_closed_forms_without_bias_match_autograd(no_bias_nets, digits):
     X, y = digits
-    args = (no_bias_net, X[:200], y[:200], X[200:260], y[200:260])
+    args = (no_bias_nets, X[:200], y[:200], X[200:260], y[200:260])
     kw = dict(X_candidates=X[300:340], damping=1e-2)
     head = influence_scores(*args, params="head", **kw)
     full = influence_scores(*args, params=["head.weight"], **kw)
-    np.testing.assert_allclose(head, full, rtol=1e-5, atol=1e-8)
+    # the head path reads float32 encoder features, the torch.func path a float64 copy: an
+    # entrywise rtol failed on another CPU (issue 22), the float32 bound does not
+    assert_close_to_float32(head, full)
 
 
 def test_influence_scores_validates_its_inputs(linear_net, digits):

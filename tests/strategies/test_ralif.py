@@ -12,7 +12,7 @@ from sklearn.preprocessing import StandardScaler
 
 from skralif import RALIFQuery
 from skralif.influence import influence_scores
-from tests.conftest import MLP, fit_softmax_head, make_net, softmax_net
+from tests.conftest import MLP, assert_close_to_float32, fit_softmax_head, make_net, softmax_net
 
 LAM = 0.05
 
@@ -74,7 +74,7 @@ def test_scores_agree_with_public_influence_scores(convex):
     weights = np.where(proba > 0.2, proba, 0.0)
     with np.errstate(invalid="ignore"):
         expected = (weights * delta).sum(1) / weights.sum(1)
-    np.testing.assert_allclose(S, expected, rtol=1e-4, atol=1e-6 * np.nanmax(np.abs(S)))
+    assert_close_to_float32(S, expected)
 
 
 def test_untruncated_expectation_is_zero(convex):
@@ -330,7 +330,7 @@ def test_params_empty_is_the_head_closed_form(mlp, digits):
     head = RALIFQuery().score_samples(mlp, X[100:400], **kw)
     for method in ("exact", "cg"):
         generic = RALIFQuery(params=[], method=method).score_samples(mlp, X[100:400], **kw)
-        np.testing.assert_allclose(generic, head, rtol=1e-4, atol=1e-6 * np.nanmax(abs(head)))
+        assert_close_to_float32(generic, head)
 
 
 def test_params_runs_the_net_over_the_pool_twice_and_encodes_it_only_for_diversity(
