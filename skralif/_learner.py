@@ -328,6 +328,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         estimator, seconds = _timed(self._train, X[labeled], y[labeled], self.classes_, 0, None)
         self.estimator_ = estimator
         self.X_labeled_, self.y_labeled_ = X[labeled], y[labeled]
+        self._from_pool = np.zeros(len(labeled), dtype=bool)
         self._pool_index = np.flatnonzero(missing)
         self.X_pool_ = X[self._pool_index]
         self.labeled_iter_ = np.where(missing, -1, 0)
@@ -340,6 +341,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         self.__dict__.pop("estimator_", None)
         self._cold_steps = self._fitted_preprocessing(X)
         self.X_labeled_, self.y_labeled_ = X[:0], y[:0]
+        self._from_pool = np.zeros(0, dtype=bool)
         self._pool_index = np.arange(len(X))
         self.X_pool_ = X
         self.labeled_iter_ = np.full(len(X), -1)
@@ -394,6 +396,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         accuracy = self._accuracy(self.estimator_, X[pool], y[pool])
         self.history_.append(_record(round_, len(labeled), seconds, accuracy))
         self.X_labeled_, self.y_labeled_ = X[labeled], y[labeled]
+        self._from_pool = np.ones(len(labeled), dtype=bool)  # all revealed from the oracle
         self.X_pool_, self.n_iter_ = X[pool], round_
         self._update_stopping(self.stopping_criterion_)
         return pool
@@ -454,10 +457,14 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         X = self.X_pool_ if X_pool is None else self._check_X(X_pool, "X_pool")
         n = check_n(self.query_size if n is None else n, len(X))
         if not hasattr(self, "estimator_"):  # no label yet: the initial strategy proposes
-            return self._initial_query(X, n, self._cold_steps)
-        self._check_two_classes()
-        return self._query_rows(self.estimator_, X, n, self.X_labeled_, self.y_labeled_,
-                                self.classes_)
+            picks = self._initial_query(X, n, self._cold_steps)
+        else:
+            self._check_two_classes()
+            picks = self._query_rows(self.estimator_, X, n, self.X_labeled_, self.y_labeled_,
+                                     self.classes_)
+        if X_pool is None:  # teach matches equal rows of the stored pool to these first
+            self._proposed = (id(self.X_pool_), picks.copy())
+        return picks
 
     def query_scores(self, X_pool=None):
         """The strategy's score of every pool row (higher is queried first).
@@ -494,9 +501,14 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
     def teach(self, X, y):
         """Add labeled rows, refit, and return ``self``.
 
-        Rows equal to rows of the stored pool are removed from it (and marked
-        in :attr:`labeled_iter_`). If anything is wrong with the input, or the
-        refit fails, the learner is left exactly as it was.
+        Rows equal to rows of the stored pool are taken from it (and marked in
+        :attr:`labeled_iter_`); among equal pool rows, those the last
+        :meth:`query` of the stored pool proposed are taken first. Other rows
+        are new samples, even when their values equal a labeled row's: only a
+        row taken from the stored pool by an earlier ``teach``, with no equal
+        row left in the pool, is refused as taught twice. If anything is wrong
+        with the input, or the refit fails, the learner is left exactly as it
+        was.
 
         Parameters
         ----------
@@ -512,7 +524,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         self._check_started()
         X = self._check_X(X, "X")
         y = self._check_teach_labels(y, len(X))
-        taken = _match_rows(self.X_pool_, X)
+        taken = _match_rows(self.X_pool_, X, prefer=self._last_proposals())
         self._check_not_taught(X, taken)
         with self._rollback_on_error():
             first = len(self.y_labeled_) == 0  # a session started with no label
@@ -520,6 +532,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
             if classes is None:
                 classes = np.unique(y) if first else np.union1d(self.classes_, y)
             X_lab = np.concatenate([self.X_labeled_, X.astype(self.X_labeled_.dtype)])
+            from_pool = np.concatenate([self._from_pool, taken >= 0])
             y_lab = y if first else np.concatenate([self.y_labeled_, y])
             estimator, seconds = _timed(self._train, X_lab, y_lab, classes, self.n_iter_ + 1,
                                         getattr(self, "estimator_", None))
@@ -529,7 +542,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
             labeled_iter[self._pool_index[taken[taken >= 0]]] = self.n_iter_ + 1
             # commit only now, by assignment: every step above may raise untouched
             self.labeled_iter_, self.classes_, self.estimator_ = labeled_iter, classes, estimator
-            self.X_labeled_, self.y_labeled_ = X_lab, y_lab
+            self.X_labeled_, self.y_labeled_, self._from_pool = X_lab, y_lab, from_pool
             self._pool_index, self.X_pool_ = self._pool_index[keep], self.X_pool_[keep]
             self.n_iter_ += 1
             self.history_ = self.history_ + [_record(self.n_iter_, len(y_lab), seconds)]
@@ -765,17 +778,30 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
             )
         return y
 
+    def _last_proposals(self):
+        """Pool positions the last :meth:`query` of the stored pool proposed (if the pool
+        is still the one it saw): among equal pool rows, these are the ones taught."""
+        pool_id, picks = getattr(self, "_proposed", (None, None))
+        return picks if pool_id == id(self.X_pool_) else None
+
     def _check_not_taught(self, X, taken):
-        """Refuse rows that match no pool row left but a row labeled already."""
+        """Refuse rows that match no pool row left but a row taught from the stored pool.
+
+        A row's identity is its position in the stored pool, not its values: rows
+        from outside it are new samples even when equal to labeled ones (integer
+        features repeat across distinct samples, issue 22). Only a copy of a row
+        the pool held, once every equal pool row is taught, counts twice.
+        """
         outside = np.flatnonzero(taken < 0)
-        if len(outside) == 0:
+        if len(outside) == 0 or not self._from_pool.any():
             return
-        again = outside[_match_rows(self.X_labeled_, X[outside]) >= 0]
+        again = outside[_match_rows(self.X_labeled_[self._from_pool], X[outside]) >= 0]
         if len(again):
             raise ValueError(
-                f"Rows {again[:10].tolist()} of `X` are already labeled (taught or labeled at "
-                "fit) and no longer in the pool; teaching them again would count them twice. "
-                "Pass only rows that have not been labeled yet."
+                f"Rows {again[:10].tolist()} of `X` were taken from the stored pool "
+                "(`X_pool_`) by an earlier teach and no equal row is left in it; teaching "
+                "them again would count them twice. Pass only rows not labeled yet; rows "
+                "from outside the stored pool are new samples, equal values or not."
             )
 
 
@@ -934,14 +960,17 @@ def _check_validation_split(estimator, y_enc):
         )
 
 
-def _match_rows(pool, X) -> np.ndarray:
+def _match_rows(pool, X, prefer=None) -> np.ndarray:
     """For each row of ``X``, the position of an equal row of ``pool`` or -1 (each pool
-    row is matched once)."""
+    row is matched once). Among equal pool rows, positions in ``prefer`` (the last
+    proposals) come first, so duplicated rows are taught where they were proposed."""
     if len(pool) == 0 or len(X) == 0:
         return np.full(len(X), -1, dtype=np.int64)
     where = {}
-    for i, row in enumerate(pool.reshape(len(pool), -1)):
-        where.setdefault(row.tobytes(), []).append(i)
+    first = [] if prefer is None else [int(i) for i in prefer if 0 <= i < len(pool)]
+    rows = pool.reshape(len(pool), -1)
+    for i in dict.fromkeys(first + list(range(len(pool)))):
+        where.setdefault(rows[i].tobytes(), []).append(i)
     taken = []
     for row in np.asarray(X, dtype=pool.dtype).reshape(len(X), -1):
         positions = where.get(row.tobytes())

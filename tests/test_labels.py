@@ -6,7 +6,7 @@ from sklearn.model_selection import GridSearchCV
 
 from skralif import ActiveLearningClassifier
 from skralif.nets import default_net
-from skralif.strategies import RandomQuery
+from skralif.strategies import QueryStrategy, RandomQuery
 
 pd = pytest.importorskip("pandas")
 
@@ -17,6 +17,18 @@ def data(digits):
     X, y = X[:300], y[:300]
     keep = np.isin(y, [0, 1, 2])
     return X[keep], y[keep]
+
+
+class PickPosition(QueryStrategy):
+    """Proposes pool position ``position`` first: a stand-in for any strategy's pick."""
+
+    label_free = True
+
+    def __init__(self, position=0):
+        self.position = position
+
+    def _scores(self, estimator, X_pool, X_labeled, y_labeled):
+        return -np.abs(np.arange(len(X_pool)) - self.position).astype(float)
 
 
 def learner(**kw):
@@ -67,8 +79,50 @@ def test_teaching_the_same_pool_row_twice_is_refused(data):
     rows = clf.X_pool_[:3].copy()
     clf.teach(rows, y[30:33])
     n_labeled = len(clf.y_labeled_)
-    with pytest.raises(ValueError, match=r"Rows \[0, 1, 2\] of `X` are already labeled"):
+    with pytest.raises(ValueError, match=r"Rows \[0, 1, 2\] of `X` were taken from the stored pool"):
         clf.teach(rows, y[30:33])
+    assert len(clf.y_labeled_) == n_labeled
+
+
+def test_teaching_pool_rows_equal_to_labeled_rows_from_outside_is_accepted(data):
+    """Issue 22: identical values do not make the same sample (UCI Letter's integer features
+    repeat across samples). A user fits on the labeled rows alone and teaches rows of their
+    own pool, some equal to labeled rows."""
+    X, y = data
+    X = X.copy()
+    X[45:50] = X[:5]  # distinct samples, equal values (their labels may differ)
+    X_lab, y_lab, X_out, y_out = X[:40], y[:40], X[40:], y[40:]
+    equal = [5, 6, 7, 8, 9]
+    clf = learner().fit(X_lab, y_lab)
+    clf.teach(X_out[equal], y_out[equal])
+    assert len(clf.y_labeled_) == 45
+    clf.teach(X_lab[:3], y_lab[:3])  # equal values again, from outside the stored pool
+    assert len(clf.y_labeled_) == 48
+
+
+def test_duplicated_rows_inside_the_stored_pool_are_taught_by_position(data):
+    X, y = data
+    X = X.copy()
+    X[50] = X[60] = X[70] = X[10]  # three pool copies of a labeled row, distinct samples
+    y_known = np.where(np.arange(len(y)) < 30, y, -1)
+    clf = learner().fit(X, y_known)
+    pool_rows = np.flatnonzero(clf.labeled_iter_ == -1)
+    second = int(np.flatnonzero(pool_rows == 60)[0])  # the second copy in the pool
+    clf.set_params(query_strategy=PickPosition(second)).fit(X, y_known)
+    idx = clf.query(n=1)
+    assert idx.tolist() == [second]
+    clf.teach(clf.X_pool_[idx], y[pool_rows[idx]])
+    # the row the annotator labeled is the one marked, not the first equal row of the pool
+    assert clf.labeled_iter_[60] == 1 and clf.labeled_iter_[50] == -1
+    assert len(clf.X_pool_) == len(X) - 31
+    copies = np.flatnonzero((clf.X_pool_ == X[10]).all(axis=1))
+    assert len(copies) == 2
+    clf.teach(clf.X_pool_[copies], y[[50, 70]])
+    assert (clf.labeled_iter_[[50, 70]] == 2).all()
+    n_labeled = len(clf.y_labeled_)
+    # every copy the pool held is labeled now: a fourth is a stored pool row taught again
+    with pytest.raises(ValueError, match=r"Rows \[0\] of `X` were taken from the stored pool"):
+        clf.teach(X[[70]], y[[70]])
     assert len(clf.y_labeled_) == n_labeled
 
 
