@@ -399,6 +399,8 @@ class RALIFQuery(QueryStrategy):
             loss = _target_loss(torch.log_softmax(logits(t, xb), dim=1), soft)
             G += torch.autograd.grad(loss, t)[0]
             total += float(loss.detach())
+        if self.target == "all":  # the labeled rows' loss with their true labels
+            G = G + objective.grad_mean(transform(X_labeled), labels) * len(labels)
         solution = backend.inverse_hvp(objective, G).to(theta)
         S, top = [], []
         for xb in chunks():

@@ -324,13 +324,28 @@ def test_recomputing_features_gives_the_same_query(mlp, digits):
     np.testing.assert_array_equal(kept, lean)
 
 
-def test_params_empty_is_the_head_closed_form(mlp, digits):
+@pytest.mark.parametrize("options", [
+    {},
+    dict(target="all"),  # issue 21: the params path never read `target`
+    dict(pseudo_labels="hard"),
+    dict(score="reference", pseudo_labels="hard"),
+], ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()) or "defaults")
+def test_params_empty_is_the_head_closed_form(mlp, digits, options):
     X, y = digits
     kw = dict(X_labeled=X[:100], y_labeled=y[:100])
-    head = RALIFQuery().score_samples(mlp, X[100:400], **kw)
+    head = RALIFQuery(**options).score_samples(mlp, X[100:400], **kw)
     for method in ("exact", "cg"):
-        generic = RALIFQuery(params=[], method=method).score_samples(mlp, X[100:400], **kw)
+        generic = RALIFQuery(params=[], method=method, **options).score_samples(
+            mlp, X[100:400], **kw)
         assert_close_to_float32(generic, head)
+
+
+def test_target_all_changes_the_params_scores(mlp, digits):
+    X, y = digits
+    kw = dict(X_labeled=X[:100], y_labeled=y[:100])
+    pool = RALIFQuery(params=[]).score_samples(mlp, X[100:400], **kw)
+    every = RALIFQuery(params=[], target="all").score_samples(mlp, X[100:400], **kw)
+    assert not np.allclose(pool, every, equal_nan=True)
 
 
 def test_params_runs_the_net_over_the_pool_twice_and_encodes_it_only_for_diversity(
