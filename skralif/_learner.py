@@ -5,29 +5,29 @@ from __future__ import annotations
 import contextlib
 import copy
 import time
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, _fit_context, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
-from skorch import NeuralNet, NeuralNetBinaryClassifier
-from skorch.dataset import ValidSplit
+from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
-from ._pool import check_pool, is_dask, split_estimator
-from ._random import seeded_torch
-from ._validation import check_rows, validate_params
-from .nets import MLPModule, default_net
+from ._labels import check_fit_labels, check_teach_labels, encode_labels
+from ._pool import check_pool, is_dask
+from ._training import (
+    check_strategies_fit,
+    net_classes,
+    predict_proba_full,
+    train,
+    warn_module_instance,
+)
+from ._validation import as_float32, check_n, check_rows, validate_params
+from .nets import default_net
 from .strategies import RALIFQuery
-from .strategies._base import check_n
 
 __all__ = ["ActiveLearningClassifier"]
 
@@ -240,16 +240,9 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         ------
         self : ActiveLearningClassifier
         """
-        saved = dict(self.__dict__)
-        try:
+        with self._rollback_on_error():
             self._validate_params()
             yield from self._fit_rounds(X, y)
-        except GeneratorExit:
-            raise  # the caller stopped early: keep the round it last saw
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(saved)
-            raise
 
     def _validate_params(self):
         validate_params(self)
@@ -258,13 +251,16 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
     def _rollback_on_error(self):
         """Restore every attribute if the block raises (Ctrl-C included).
 
-        Work happens on new objects and is committed by assignment, never by
-        changing fitted objects in place, so a shallow copy of ``__dict__`` is
-        the whole state.
+        Work happens on new objects and is committed by :meth:`_commit`, never by
+        changing fitted objects in place, so a shallow copy of ``__dict__`` is the
+        whole state. A :meth:`fit_iter` its caller stopped early (``GeneratorExit``)
+        keeps the round it last saw.
         """
         saved = dict(self.__dict__)
         try:
             yield
+        except GeneratorExit:
+            raise
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(saved)
@@ -311,9 +307,11 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         self.stopping_criterion_ = (None if self.stopping_criterion is None
                                     else clone(self.stopping_criterion))
         self.should_stop_ = False
-        self._check_strategy_fits_estimator()
-        self._warn_module_instance()
-        self.classes_ = self._classes(y[~missing])
+        check_strategies_fit(self.estimator, query_strategy=self.query_strategy_,
+                             stopping_criterion=self.stopping_criterion_)
+        warn_module_instance(self.estimator)
+        user = net_classes(self.estimator)
+        self.classes_ = np.unique(y[~missing]) if user is None else user
         if self.n_queries == 0 and missing.all():
             self._start_cold(X, y)
             yield self
@@ -323,30 +321,39 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         else:
             yield from self._fit_simulated(X, y, missing, rng)
 
+    def _commit(self, *, estimator, X_labeled, y_labeled, from_pool, pool_index, X_pool,
+                labeled_iter, classes, n_iter, record, stopping):
+        """Commit a fit's state, all of it and only here, by assignment; then update
+        the stopping criterion (a copy: the one committed before is left as it was)."""
+        if estimator is None:
+            self.__dict__.pop("estimator_", None)
+        else:
+            self.estimator_ = estimator
+        self.X_labeled_, self.y_labeled_, self._from_pool = X_labeled, y_labeled, from_pool
+        self._pool_index, self.X_pool_, self.labeled_iter_ = pool_index, X_pool, labeled_iter
+        self.classes_, self.n_iter_ = classes, n_iter
+        self.history_ = self.__dict__.get("history_", []) + ([record] if record else [])
+        if stopping is not None and estimator is not None:
+            self._update_stopping(copy.deepcopy(stopping))
+
     def _fit_interactive(self, X, y, missing):
         labeled = np.flatnonzero(~missing)
         estimator, seconds = _timed(self._train, X[labeled], y[labeled], self.classes_, 0, None)
-        self.estimator_ = estimator
-        self.X_labeled_, self.y_labeled_ = X[labeled], y[labeled]
-        self._from_pool = np.zeros(len(labeled), dtype=bool)
-        self._pool_index = np.flatnonzero(missing)
-        self.X_pool_ = X[self._pool_index]
-        self.labeled_iter_ = np.where(missing, -1, 0)
-        self.n_iter_, self.termination_condition_ = 0, "interactive"
-        self.history_ = [_record(0, len(labeled), seconds)]
-        self._update_stopping(self.stopping_criterion_)
+        self.termination_condition_, self.history_ = "interactive", []
+        self._commit(estimator=estimator, X_labeled=X[labeled], y_labeled=y[labeled],
+                     from_pool=np.zeros(len(labeled), dtype=bool),
+                     pool_index=np.flatnonzero(missing), X_pool=X[missing],
+                     labeled_iter=np.where(missing, -1, 0), classes=self.classes_, n_iter=0,
+                     record=_record(0, len(labeled), seconds), stopping=self.stopping_criterion_)
 
     def _start_cold(self, X, y):
         """An interactive session with no label yet: no model until the first teach."""
-        self.__dict__.pop("estimator_", None)
         self._cold_steps = self._fitted_preprocessing(X)
-        self.X_labeled_, self.y_labeled_ = X[:0], y[:0]
-        self._from_pool = np.zeros(0, dtype=bool)
-        self._pool_index = np.arange(len(X))
-        self.X_pool_ = X
-        self.labeled_iter_ = np.full(len(X), -1)
-        self.n_iter_, self.termination_condition_ = 0, "interactive"
-        self.history_ = []
+        self.termination_condition_, self.history_ = "interactive", []
+        self._commit(estimator=None, X_labeled=X[:0], y_labeled=y[:0],
+                     from_pool=np.zeros(0, dtype=bool), pool_index=np.arange(len(X)),
+                     X_pool=X, labeled_iter=np.full(len(X), -1), classes=self.classes_,
+                     n_iter=0, record=None, stopping=None)
 
     def _fitted_preprocessing(self, X):
         """The Pipeline's steps before the classifier, fitted on ``X`` without labels
@@ -363,12 +370,13 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
     def _fit_simulated(self, X, y, missing, rng):
         labelable = np.flatnonzero(~missing)
         labeled = self._initial_draw(X, y, labelable, rng)
-        self.labeled_iter_ = np.full(len(X), -1)
-        self.labeled_iter_[labeled] = 0
-        self.history_, self.estimator_, self.termination_condition_ = [], None, "max_queries"
+        labeled_iter = np.full(len(X), -1)
+        labeled_iter[labeled] = 0
+        self.history_, self.termination_condition_ = [], "max_queries"
         bar = tqdm(total=self.n_queries + 1, disable=not self.verbose, desc="AL rounds")
         for round_ in range(self.n_queries + 1):
-            pool = self._fit_round(X, y, labelable, labeled, round_)
+            self._fit_round(X, y, labelable, labeled, labeled_iter, round_)
+            pool = self._pool_index
             bar.update(1)
             if round_ == self.n_queries or len(pool) == 0 or self.should_stop_:
                 bar.close()
@@ -385,28 +393,26 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
                 self._query_rows, self.estimator_, X[pool], min(self.query_size, len(pool)),
                 X[labeled], y[labeled], self.classes_)
             labeled = np.concatenate([labeled, pool[picks]])
-            self.labeled_iter_[pool[picks]] = round_ + 1
+            labeled_iter = labeled_iter.copy()
+            labeled_iter[pool[picks]] = round_ + 1
 
-    def _fit_round(self, X, y, labelable, labeled, round_):
-        """Fit on ``labeled`` and record the round; return the labelable pool left."""
-        self.estimator_, seconds = _timed(self._train, X[labeled], y[labeled], self.classes_,
-                                          round_, self.estimator_)
-        self._pool_index = labelable[self.labeled_iter_[labelable] == -1]
-        pool = self._pool_index
-        accuracy = self._accuracy(self.estimator_, X[pool], y[pool])
-        self.history_.append(_record(round_, len(labeled), seconds, accuracy))
-        self.X_labeled_, self.y_labeled_ = X[labeled], y[labeled]
-        self._from_pool = np.ones(len(labeled), dtype=bool)  # all revealed from the oracle
-        self.X_pool_, self.n_iter_ = X[pool], round_
-        self._update_stopping(self.stopping_criterion_)
-        return pool
+    def _fit_round(self, X, y, labelable, labeled, labeled_iter, round_):
+        """Fit on ``labeled``, record the round and commit it."""
+        estimator, seconds = _timed(self._train, X[labeled], y[labeled], self.classes_,
+                                    round_, self.__dict__.get("estimator_"))
+        pool = labelable[labeled_iter[labelable] == -1]
+        accuracy = self._accuracy(estimator, X[pool], y[pool])
+        self._commit(estimator=estimator, X_labeled=X[labeled], y_labeled=y[labeled],
+                     from_pool=np.ones(len(labeled), dtype=bool),  # revealed by the oracle
+                     pool_index=pool, X_pool=X[pool], labeled_iter=labeled_iter,
+                     classes=self.classes_, n_iter=round_,
+                     record=_record(round_, len(labeled), seconds, accuracy),
+                     stopping=self.stopping_criterion_)
 
     def _update_stopping(self, criterion):
         """Update ``criterion`` (this fit's) and record its value and decision."""
-        if criterion is None:
-            return
         value = criterion.update(self.estimator_, self.X_pool_, X_labeled=self.X_labeled_,
-                                 y_labeled=_encode(self.y_labeled_, self.classes_),
+                                 y_labeled=encode_labels(self.y_labeled_, self.classes_),
                                  n=min(self.query_size, max(len(self.X_pool_), 1)))
         self.history_[-1]["stopping_value"] = value
         self.stopping_criterion_, self.should_stop_ = criterion, criterion.stop_
@@ -455,7 +461,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         """
         self._check_started()
         X = self.X_pool_ if X_pool is None else self._check_X(X_pool, "X_pool")
-        n = check_n(self.query_size if n is None else n, len(X))
+        n = check_n(self.query_size, len(X), "query_size") if n is None else check_n(n, len(X))
         if not hasattr(self, "estimator_"):  # no label yet: the initial strategy proposes
             picks = self._initial_query(X, n, self._cold_steps)
         else:
@@ -496,7 +502,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         self._check_two_classes()
         return self.query_strategy_.score_samples(
             self.estimator_, X, X_labeled=self.X_labeled_,
-            y_labeled=_encode(self.y_labeled_, self.classes_))
+            y_labeled=encode_labels(self.y_labeled_, self.classes_))
 
     def teach(self, X, y):
         """Add labeled rows, refit, and return ``self``.
@@ -523,30 +529,29 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         """
         self._check_started()
         X = self._check_X(X, "X")
-        y = self._check_teach_labels(y, len(X))
+        y = check_teach_labels(y, len(X), self.missing_label, self.y_labeled_,
+                               net_classes(self.estimator))
         taken = _match_rows(self.X_pool_, X, prefer=self._last_proposals())
         self._check_not_taught(X, taken)
         with self._rollback_on_error():
             first = len(self.y_labeled_) == 0  # a session started with no label
-            classes = self._user_classes()
+            classes = net_classes(self.estimator)
             if classes is None:
                 classes = np.unique(y) if first else np.union1d(self.classes_, y)
             X_lab = np.concatenate([self.X_labeled_, X.astype(self.X_labeled_.dtype)])
-            from_pool = np.concatenate([self._from_pool, taken >= 0])
             y_lab = y if first else np.concatenate([self.y_labeled_, y])
             estimator, seconds = _timed(self._train, X_lab, y_lab, classes, self.n_iter_ + 1,
-                                        getattr(self, "estimator_", None))
+                                        self.__dict__.get("estimator_"))
             keep = np.ones(len(self.X_pool_), dtype=bool)
             keep[taken[taken >= 0]] = False
             labeled_iter = self.labeled_iter_.copy()
             labeled_iter[self._pool_index[taken[taken >= 0]]] = self.n_iter_ + 1
-            # commit only now, by assignment: every step above may raise untouched
-            self.labeled_iter_, self.classes_, self.estimator_ = labeled_iter, classes, estimator
-            self.X_labeled_, self.y_labeled_, self._from_pool = X_lab, y_lab, from_pool
-            self._pool_index, self.X_pool_ = self._pool_index[keep], self.X_pool_[keep]
-            self.n_iter_ += 1
-            self.history_ = self.history_ + [_record(self.n_iter_, len(y_lab), seconds)]
-            self._update_stopping(copy.deepcopy(self.stopping_criterion_))
+            self._commit(estimator=estimator, X_labeled=X_lab, y_labeled=y_lab,
+                         from_pool=np.concatenate([self._from_pool, taken >= 0]),
+                         pool_index=self._pool_index[keep], X_pool=self.X_pool_[keep],
+                         labeled_iter=labeled_iter, classes=classes, n_iter=self.n_iter_ + 1,
+                         record=_record(self.n_iter_ + 1, len(y_lab), seconds),
+                         stopping=self.stopping_criterion_)
         return self
 
     # ------------------------------------------------------------- predict
@@ -566,7 +571,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
             raise NotFittedError(
                 "This ActiveLearningClassifier has no label yet, so no model to predict "
                 "with: label the rows `query()` proposes and pass them to `teach()` first.")
-        return self._proba(self.estimator_, self._check_X(X, "X"), len(self.classes_))
+        return predict_proba_full(self.estimator_, self._check_X(X, "X"), len(self.classes_))
 
     def predict(self, X):
         """Most probable class of each row, in the user's own labels.
@@ -601,67 +606,20 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
                 "label-free strategy: TypiClustQuery().query(None, X_pool, n)).")
 
     def _train(self, X, y, classes, round_, previous):
-        """Return an estimator fitted on ``(X, y)``; never touches ``self``'s state."""
-        y_enc = _encode(y, classes)
+        """An estimator fitted on ``(X, y)``; never touches ``self``'s state."""
         # before a commit, ``self.classes_`` still holds the classes ``previous`` knows
         reuse = self.warm_start and previous is not None and len(classes) == len(self.classes_)
-        # continue training a copy: a refit that raises must leave ``previous`` as it was
-        estimator = copy.deepcopy(previous) if reuse else self._fresh_estimator(X, len(classes))
-        _check_validation_split(estimator, y_enc)
-        y_fit = _targets(estimator, y_enc, len(classes))
-        with seeded_torch((self._seed + round_) % (2**31 - 1)), _interrupts_propagate(estimator):
-            if reuse:
-                _partial_fit(estimator, X, y_fit)
-            else:
-                estimator.fit(X, y_fit)
-        self._check_output_width(estimator, X, len(classes))
-        return estimator
-
-    def _fresh_estimator(self, X, n_classes):
-        estimator = default_net() if self.estimator is None else clone(self.estimator)
-        final, _ = split_estimator(estimator)
-        if isinstance(final, NeuralNet) and final.module is MLPModule:
-            # skralif's own MLP takes its widths from the data
-            Xt = clone(estimator[:-1]).fit_transform(X) if isinstance(estimator, Pipeline) else X
-            final.set_params(module__in_features=int(np.prod(Xt.shape[1:])),
-                             module__n_classes=n_classes)
-        if isinstance(estimator, Pipeline) and isinstance(final, NeuralNet):
-            # skorch modules want float32; the steps before may well produce float64
-            steps = estimator.steps[:-1] + [("to_float32", FunctionTransformer(_to_float32)),
-                                            estimator.steps[-1]]
-            estimator = Pipeline(steps, memory=estimator.memory)
-        return estimator
-
-    def _check_output_width(self, estimator, X, n_classes):
-        final, _ = split_estimator(estimator)
-        if not isinstance(final, NeuralNet):
-            return
-        width = estimator.predict_proba(X[:1]).shape[1]
-        if width != n_classes:
-            raise ValueError(
-                f"The net outputs {width} columns but the labels hold {n_classes} classes. "
-                "Make the module's output width the number of classes, or pass `classes=` "
-                "(every class you expect) to the NeuralNetClassifier."
-            )
+        return train(self.estimator, X, encode_labels(y, classes), len(classes),
+                     self._seed + round_, previous if reuse else None)
 
     def _query_rows(self, estimator, X_pool, n, X_labeled, y_labeled, classes):
         return self.query_strategy_.query(estimator, X_pool, n, X_labeled=X_labeled,
-                                          y_labeled=_encode(y_labeled, classes))
-
-    def _proba(self, estimator, X, n_classes):
-        proba = estimator.predict_proba(X)
-        final, _ = split_estimator(estimator)
-        if isinstance(final, NeuralNet):
-            return proba
-        # sklearn classifiers only know the classes present in their training labels
-        full = np.zeros((len(X), n_classes))
-        full[:, final.classes_.astype(int)] = proba
-        return full
+                                          y_labeled=encode_labels(y_labeled, classes))
 
     def _accuracy(self, estimator, X, y):
         if len(X) == 0:
             return float("nan")
-        proba = self._proba(estimator, X, len(self.classes_))
+        proba = predict_proba_full(estimator, X, len(self.classes_))
         return float(np.mean(self.classes_[proba.argmax(axis=1)] == y))
 
     @staticmethod
@@ -673,58 +631,12 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
             strategy.set_params(random_state=seed)
         return strategy
 
-    def _check_strategy_fits_estimator(self):
-        final = None if self.estimator is None else split_estimator(self.estimator)[0]
-        if final is None or isinstance(final, NeuralNet):
-            return
-        for name, needs in (("query_strategy", self.query_strategy_),
-                            ("stopping_criterion", self.stopping_criterion_)):
-            if getattr(needs, "needs_net", False):
-                raise TypeError(
-                    f"`{name}` {type(needs).__name__} needs a skorch net (or a Pipeline "
-                    f"ending in one) as `estimator`; got {type(final).__name__}. Use "
-                    "UncertaintyQuery or RandomQuery (and a stopping criterion that reads "
-                    "predictions only) with other classifiers.")
-
-    def _warn_module_instance(self):
-        final = None if self.estimator is None else split_estimator(self.estimator)[0]
-        if isinstance(final, NeuralNet) and isinstance(final.module, torch.nn.Module):
-            warnings.warn(
-                "The net's `module` is an instance, not a class: clone copies it with its "
-                "current weights, so every refit starts from those weights rather than a "
-                "fresh random initialisation. Pass the module class (with `module__` "
-                "arguments) to retrain from scratch each round.",
-                UserWarning,
-                stacklevel=3,
-            )
-
-    def _user_classes(self):
-        final = None if self.estimator is None else split_estimator(self.estimator)[0]
-        classes = getattr(final, "classes", None) if isinstance(final, NeuralNet) else None
-        return None if classes is None else np.asarray(classes)
-
-    def _classes(self, y_labeled):
-        user = self._user_classes()
-        return np.unique(y_labeled) if user is None else user
-
     def _check_fit_data(self, X, y):
         check_rows(X, "X", allow_nd=True, dtype=[np.float32, np.float64])  # named errors
         X = validate_data(self, X, reset=True, allow_nd=True, dtype=[np.float32, np.float64],
                           ensure_all_finite=False)
-        X = _as_float32(X, "X")
-        y = column_or_1d(np.asarray(y), warn=True)
-        if len(y) != len(X):
-            raise ValueError(f"`y` has {len(y)} labels for {len(X)} rows of `X`.")
-        missing = _is_missing(y, self.missing_label)
-        labels = _clean_labels(y[~missing], "y", nan_was_missing=bool(missing.any()))
-        if len(labels):
-            check_classification_targets(labels)
-        # one array of the labels' own dtype; missing rows hold a filler never read
-        clean = np.empty(len(y), dtype=labels.dtype)
-        clean[~missing] = labels
-        if missing.any() and len(labels):
-            clean[missing] = labels[0]
-        return X, clean, missing
+        y, missing = check_fit_labels(y, len(X), self.missing_label)
+        return as_float32(X, "X"), y, missing
 
     def _check_X(self, X, name):
         if is_dask(X):  # values are checked chunk by chunk, inside the Dask tasks
@@ -742,41 +654,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         if checked.shape[1:] != self.X_labeled_.shape[1:]:
             raise ValueError(f"`{name}` rows have shape {checked.shape[1:]}, but "
                              f"ActiveLearningClassifier was fitted on {self.X_labeled_.shape[1:]}.")
-        return _as_float32(checked, name)
-
-    def _check_teach_labels(self, y, n_rows):
-        y = column_or_1d(np.asarray(y), warn=True)
-        if len(y) != n_rows:
-            raise ValueError(f"`y` has {len(y)} labels for {n_rows} rows of `X`.")
-        if _is_missing(y, self.missing_label).any():
-            raise ValueError(
-                f"`y` passed to teach must hold real labels; got `missing_label`="
-                f"{self.missing_label!r}, None or NaN."
-            )
-        y = _clean_labels(y, "y")
-        known = self.y_labeled_.dtype
-        if len(self.y_labeled_) == 0:
-            pass  # the first labels of a session started with none set the kind
-        elif (y.dtype.kind in "US") != (known.kind in "US"):
-            before = "strings" if known.kind in "US" else "numbers"
-            raise TypeError(
-                f"`y` must hold labels of the same kind as before ({before}, dtype "
-                f"{known}); got dtype {y.dtype}."
-            )
-        elif known.kind in "iub" and y.dtype.kind == "f":
-            if not np.all(np.mod(y, 1) == 0):
-                raise ValueError(
-                    f"`y` must hold integer labels like the learner's (dtype {known}); got "
-                    f"non-integer values {sorted(set(y[np.mod(y, 1) != 0].tolist()))[:5]}.")
-            y = y.astype(known)  # 2.0 is class 2: classes_ keeps the learner's dtype
-        check_classification_targets(y)
-        user = self._user_classes()
-        if user is not None and not np.isin(y, user).all():
-            raise ValueError(
-                f"`y` holds labels {sorted(set(y) - set(user))} outside the net's "
-                f"`classes`={list(user)}."
-            )
-        return y
+        return as_float32(checked, name)
 
     def _last_proposals(self):
         """Pool positions the last :meth:`query` of the stored pool proposed (if the pool
@@ -805,10 +683,6 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
             )
 
 
-def _to_float32(X):
-    return np.asarray(X, dtype=np.float32)
-
-
 def _record(round_, n_labeled, fit_seconds, pool_accuracy=float("nan")):
     return {"round": round_, "n_labeled": int(n_labeled), "fit_seconds": fit_seconds,
             "query_seconds": float("nan"), "pool_accuracy": pool_accuracy,
@@ -819,145 +693,6 @@ def _timed(fn, *args):
     start = time.perf_counter()
     out = fn(*args)
     return out, time.perf_counter() - start
-
-
-def _is_missing(y, missing_label) -> np.ndarray:
-    """Entries of ``y`` equal to ``missing_label``, and None and NaN always."""
-    if y.dtype.kind == "O":
-        always = np.array([v is None or (isinstance(v, float | np.floating) and v != v)
-                           for v in y], dtype=bool)
-    elif y.dtype.kind == "f":
-        always = np.isnan(y)
-    else:
-        always = np.zeros(len(y), dtype=bool)
-    if missing_label is None or (isinstance(missing_label, float) and np.isnan(missing_label)):
-        return always
-    if y.dtype.kind in "OUS" and not isinstance(missing_label, str):
-        equal = np.array([_same_label(v, missing_label) for v in y], dtype=bool)
-    elif y.dtype.kind not in "OUS" and isinstance(missing_label, str):
-        equal = np.zeros(len(y), dtype=bool)
-    else:
-        equal = np.asarray(y == missing_label, dtype=bool).reshape(len(y))
-    return always | equal
-
-
-def _same_label(value, missing_label):
-    return not isinstance(value, str | bytes) and value is not None and value == missing_label
-
-
-def _clean_labels(values, name, nan_was_missing=False):
-    """Labels as one plain array: strings or numbers, never a mix.
-
-    Integer-valued floats become int64 when NaN marked missing rows (a pandas
-    column of ints with NaN is stored as floats).
-    """
-    kind = _label_kind(values)
-    if kind == "mixed":
-        strs = [v for v in values if isinstance(v, str | bytes)][:3]
-        nums = [v for v in values if not isinstance(v, str | bytes)][:3]
-        raise TypeError(
-            f"`{name}` mixes strings ({strs}) and numbers ({nums}); labels must be all "
-            "strings or all numbers. Convert them, e.g. `y.astype(str)`."
-        )
-    clean = np.array(values.tolist()) if values.dtype.kind == "O" else values
-    if clean.dtype.kind == "O":
-        raise TypeError(f"`{name}` must hold strings or numbers; got {values[:3].tolist()}.")
-    if nan_was_missing and clean.dtype.kind == "f" and np.all(np.mod(clean, 1) == 0):
-        clean = clean.astype(np.int64)
-    return clean
-
-
-def _encode(y, classes) -> np.ndarray:
-    """Positions of the labels ``y`` in ``classes`` as int64 (what skorch trains on)."""
-    sorter = np.argsort(classes)
-    pos = np.searchsorted(classes, y, sorter=sorter).clip(0, len(classes) - 1)
-    idx = sorter[pos]
-    if not np.all(classes[idx] == y):
-        raise ValueError(f"Labels {sorted(set(np.asarray(y)) - set(classes))} are not in "
-                         f"`classes_`={list(classes)}.")
-    return idx.astype(np.int64)
-
-
-def _targets(estimator, y_enc, n_classes):
-    """What the estimator trains on: class indices, or 0./1. floats for a binary net
-    (skorch's ``NeuralNetBinaryClassifier`` and its ``BCEWithLogitsLoss``)."""
-    final, _ = split_estimator(estimator)
-    if not isinstance(final, NeuralNetBinaryClassifier):
-        return y_enc
-    if n_classes != 2:
-        raise ValueError(
-            f"A NeuralNetBinaryClassifier learns two classes; the labeled rows hold "
-            f"{n_classes}. Label rows of both classes (binary problems), or use a "
-            "NeuralNetClassifier with one output per class."
-        )
-    return y_enc.astype(np.float32)
-
-
-def _partial_fit(estimator, X, y):
-    if hasattr(estimator, "partial_fit"):
-        return estimator.partial_fit(X, y)
-    Xt = estimator[:-1].transform(X)  # a Pipeline: keep its fitted preprocessing
-    return estimator.steps[-1][1].partial_fit(Xt, y)
-
-
-@contextlib.contextmanager
-def _interrupts_propagate(estimator):
-    """Re-raise a ``KeyboardInterrupt`` that skorch swallowed during ``fit``.
-
-    skorch's ``partial_fit`` catches ``KeyboardInterrupt`` around its training
-    loop and returns normally, which would commit an under-trained model. The
-    net's ``fit_loop`` is wrapped for the duration of the fit to record an
-    interrupt, which is raised again once skorch returns. The one interrupt
-    that is not a Ctrl-C, skorch's own ``EarlyStopping`` ending training, is
-    left alone.
-    """
-    net, _ = split_estimator(estimator)
-    if not isinstance(net, NeuralNet):
-        yield
-        return
-    interrupts, fit_loop = [], net.fit_loop
-
-    def recording_fit_loop(*args, **kwargs):
-        try:
-            return fit_loop(*args, **kwargs)
-        except KeyboardInterrupt as interrupt:
-            if not _raised_by_early_stopping(interrupt):
-                interrupts.append(interrupt)
-            raise
-
-    net.__dict__["fit_loop"] = recording_fit_loop  # an instance attribute, removed below
-    try:
-        yield
-    finally:
-        net.__dict__.pop("fit_loop", None)
-    if interrupts:
-        raise KeyboardInterrupt("training was interrupted") from interrupts[0]
-
-
-def _raised_by_early_stopping(interrupt):
-    from skorch.callbacks import EarlyStopping
-
-    tb = interrupt.__traceback__
-    while tb.tb_next is not None:
-        tb = tb.tb_next
-    return isinstance(tb.tb_frame.f_locals.get("self"), EarlyStopping)
-
-
-def _check_validation_split(estimator, y_enc):
-    """skorch's default 5-fold stratified validation split fails on tiny labeled sets."""
-    final, _ = split_estimator(estimator)
-    split = getattr(final, "train_split", None)
-    if not isinstance(split, ValidSplit):
-        return
-    counts = np.bincount(y_enc)
-    folds = split.cv if isinstance(split.cv, int) else 5
-    if split.stratified and counts[counts > 0].min() < folds:
-        raise ValueError(
-            f"The net's `train_split` (skorch's ValidSplit, {folds} folds, stratified) "
-            f"needs at least {folds} labeled rows per class; the labeled set has "
-            f"{counts[counts > 0].min()} for some class. Pass `train_split=None` to the "
-            "NeuralNetClassifier (recommended for active learning)."
-        )
 
 
 def _match_rows(pool, X, prefer=None) -> np.ndarray:
@@ -978,25 +713,3 @@ def _match_rows(pool, X, prefer=None) -> np.ndarray:
     return np.asarray(taken, dtype=np.int64)
 
 
-def _as_float32(X, name):
-    """``X`` as float32, refused if a value is not finite after the cast."""
-    X32 = X.astype(np.float32, copy=False)
-    finite = np.isfinite(X32.reshape(len(X32), -1)).all(axis=1)
-    if not finite.all():
-        rows = np.flatnonzero(~finite)
-        raise ValueError(
-            f"`{name}` holds NaN or infinity in {len(rows)} row(s) (first: {rows[:5].tolist()}) "
-            "once cast to float32, the dtype the net computes in (float32 overflows above "
-            "about 3.4e38). Only finite values are allowed: drop, impute or rescale them."
-        )
-    return X32
-
-
-def _label_kind(values):
-    """"str", "number" or "mixed" for an array of labels."""
-    if values.dtype.kind in "US":
-        return "str"
-    if values.dtype.kind != "O":
-        return "number"
-    is_str = np.array([isinstance(v, str | bytes) for v in values], dtype=bool)
-    return "str" if is_str.all() else ("number" if not is_str.any() else "mixed")

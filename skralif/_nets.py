@@ -13,6 +13,7 @@ import torch
 from sklearn.exceptions import NotFittedError
 
 from ._pool import is_dask, split_estimator, take_rows, trace_linears
+from .exceptions import InputTypeError
 
 
 def check_fitted_net(net, name: str = "net"):
@@ -24,7 +25,7 @@ def check_fitted_net(net, name: str = "net"):
                 f"`{name}` is a skorch net that has not been fitted or initialized; "
                 "call `fit` (or `initialize`) first."
             )
-        raise TypeError(
+        raise InputTypeError(
             f"`{name}` must be a fitted skorch NeuralNetClassifier; "
             f"got {type(net).__name__}."
         )
@@ -71,7 +72,7 @@ def find_head(net, probe, name=None, fallback=STRATEGY_FALLBACK, data_name="X"):
             )
         head = modules[name]
         if not isinstance(head, torch.nn.Linear):
-            raise TypeError(
+            raise InputTypeError(
                 f"`head` must name a torch.nn.Linear; {name!r} is {type(head).__name__}."
             )
         return name, head

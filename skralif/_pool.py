@@ -33,6 +33,7 @@ from skorch import NeuralNet
 from skorch.utils import to_tensor
 
 from ._validation import check_rows
+from .exceptions import InputTypeError
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -212,7 +213,7 @@ def forward(net, Xb, *, head=None, train=(), name="X"):
             if hook is not None:
                 hook.remove()
     if not isinstance(out, torch.Tensor):
-        raise TypeError(
+        raise InputTypeError(
             f"The net's module must return one tensor of outputs; got {type(out).__name__}.")
     if not bool(torch.isfinite(out).all()):
         raise ValueError(

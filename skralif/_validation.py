@@ -17,7 +17,10 @@ from sklearn.utils._param_validation import (
     validate_parameter_constraints,
 )
 
-__all__ = ["validate_params", "positive_int", "non_negative_real", "check_rows"]
+from .exceptions import InputTypeError
+
+__all__ = ["validate_params", "positive_int", "non_negative_real", "check_rows",
+           "as_float32", "check_n"]
 
 
 def positive_int():
@@ -70,3 +73,31 @@ def check_rows(X, name, **kwargs):
         if f"`{name}`" in str(err):
             raise
         raise type(err)(f"`{name}`: {err}") from err
+
+
+def as_float32(X, name):
+    """``X`` as float32, refused if a value is not finite after the cast."""
+    X32 = X.astype(np.float32, copy=False)
+    finite = np.isfinite(X32.reshape(len(X32), -1)).all(axis=1)
+    if not finite.all():
+        rows = np.flatnonzero(~finite)
+        raise ValueError(
+            f"`{name}` holds NaN or infinity in {len(rows)} row(s) (first: {rows[:5].tolist()}) "
+            "once cast to float32, the dtype the net computes in (float32 overflows above "
+            "about 3.4e38). Only finite values are allowed: drop, impute or rescale them."
+        )
+    return X32
+
+
+def check_n(n, n_pool, name="n"):
+    """Return ``n`` as an int if ``1 <= n <= n_pool``, else raise an error naming ``name``
+    (the argument the user set: ``n``, or the learner's ``query_size``)."""
+    if isinstance(n, bool) or not isinstance(n, Integral):
+        raise InputTypeError(
+            f"`{name}` must be a positive integer; got {n!r} ({type(n).__name__}).")
+    if not 1 <= n <= n_pool:
+        raise ValueError(
+            f"`{name}` must be a positive integer no larger than the pool ({n_pool:,} rows); "
+            f"got {n:,}."
+        )
+    return int(n)

@@ -4,6 +4,9 @@
 
 from __future__ import annotations
 
+# Only the standard library at import: `skralif --help` and `--version` answer without
+# torch, scikit-learn or pandas (seconds and hundreds of MB on a loaded machine, issue 26);
+# each command imports what it uses when it runs.
 import argparse
 import math
 import os
@@ -12,20 +15,16 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-
 from . import __version__
-from .datasets import load_dataset
-from .evaluation import STRATEGIES, ALCurveDisplay, run_experiment, write_report
-from .labeling import query_file, sync_label_studio
-from .nets import default_net
 
 __all__ = ["build_parser", "main"]
 
 DEFAULT_STRATEGIES = ["ralif", "random", "entropy", "margin", "coreset", "badge"]
+#: the names of :data:`skralif.evaluation.STRATEGIES` (a test keeps them equal), here so
+#: the parser lists them without importing the strategies
+STRATEGY_NAMES = ("badge", "bald", "coreset", "entropy", "least_confident", "margin",
+                  "probcover", "ralif", "ralif-cg", "ralif-lissa", "ralif-lowmem",
+                  "ralif-nodiversity", "ralif-reference", "random", "typiclust")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,8 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "folder of IDX files (default: digits)")
     run.add_argument("--target", help="label column of a CSV dataset")
     run.add_argument("--strategies", nargs="+", default=DEFAULT_STRATEGIES,
-                     choices=sorted(STRATEGIES), metavar="NAME",
-                     help=f"any of {', '.join(sorted(STRATEGIES))} "
+                     choices=STRATEGY_NAMES, metavar="NAME",
+                     help=f"any of {', '.join(STRATEGY_NAMES)} "
                           f"(default: {' '.join(DEFAULT_STRATEGIES)})")
     run.add_argument("--seeds", type=_positive, default=3, help="number of seeds (default: 3)")
     run.add_argument("--rounds", type=_positive, default=8, help="query rounds (default: 8)")
@@ -96,7 +95,7 @@ def _add_query(commands):
     query.add_argument("--ignore", nargs="+", default=[], metavar="COL",
                        help="columns that are not features (copied to to_label.csv)")
     query.add_argument("--n", type=_positive, default=20, help="rows to propose (default: 20)")
-    query.add_argument("--strategy", default="ralif", choices=sorted(STRATEGIES),
+    query.add_argument("--strategy", default="ralif", choices=STRATEGY_NAMES,
                        metavar="NAME", help="query strategy (default: ralif)")
     query.add_argument("--state", type=Path, metavar="DIR",
                        help="project folder (default: DATA's name + .skralif, beside it)")
@@ -133,7 +132,7 @@ def _add_labelstudio(commands):
     sync.add_argument("--features", type=_names, metavar="F1,F2,...",
                       help="data fields used as features (default: the numeric fields, or "
                            "the one list-of-numbers field)")
-    sync.add_argument("--strategy", default="ralif", choices=sorted(STRATEGIES),
+    sync.add_argument("--strategy", default="ralif", choices=STRATEGY_NAMES,
                       metavar="NAME", help="query strategy (default: ralif)")
     sync.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
     sync.add_argument("--epochs", type=_positive, default=60,
@@ -192,6 +191,8 @@ def _n_jobs(text):
 
 def query(args) -> int:
     """One round of ``skralif query`` from parsed ``args``; return the exit status."""
+    from .labeling import query_file
+
     report = query_file(args.data, args.target, id_column=args.id, ignore=args.ignore,
                         n=args.n, strategy=args.strategy, state_dir=args.state,
                         seed=args.seed, epochs=args.epochs)
@@ -201,6 +202,8 @@ def query(args) -> int:
 
 def report(args) -> int:
     """``skralif report`` from parsed ``args``; return the exit status."""
+    from .evaluation import write_report
+
     written = write_report(args.results, args.output, baseline=args.baseline,
                            strategies=args.strategies)
     print(f"Wrote {', '.join(str(p) for p in written)}.")
@@ -209,6 +212,8 @@ def report(args) -> int:
 
 def labelstudio(args) -> int:
     """``skralif labelstudio sync`` from parsed ``args``; return the exit status."""
+    from .labeling import sync_label_studio
+
     report = sync_label_studio(args.url, args.api_key, args.project, n=args.n,
                                features=args.features, strategy=args.strategy,
                                seed=args.seed, epochs=args.epochs)
@@ -222,6 +227,15 @@ def run(args) -> int:
     Every option and the data are checked, and the output folder is created and
     tested for writing, before any training starts.
     """
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from .datasets import load_dataset
+    from .evaluation import run_experiment
+    from .nets import default_net
+
     if "bald" in args.strategies and args.dropout == 0:
         raise ValueError("--strategies bald needs MC dropout: add --dropout 0.2 (it applies "
                          "to every strategy's net, so all stay comparable).")
@@ -302,6 +316,8 @@ def _save(results, folder):
         print("Note: matplotlib is not installed, so learning_curves.png was not drawn "
               "(pip install 'skralif[plots]').")
         return written
+    from .evaluation import ALCurveDisplay
+
     matplotlib.use("Agg")
     display = ALCurveDisplay.from_results(results)
     display.figure_.savefig(folder / "learning_curves.png", dpi=120, bbox_inches="tight")
@@ -321,14 +337,17 @@ def main(argv=None) -> int:
     int
         Exit status: 0 on success, 2 on a bad option or input.
     """
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    from .exceptions import SkralifError
+
     try:
+        args = build_parser().parse_args(argv)
         return {"run": run, "query": query, "labelstudio": labelstudio,
                 "report": report}[args.command](args)
-    except (ValueError, TypeError, OSError) as err:
+    # bad input: skralif's own errors and ValueError (scikit-learn's validation too); a
+    # bare TypeError is a defect and keeps its traceback
+    except (ValueError, SkralifError, OSError) as err:
         print(f"skralif: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # at start-up (the imports) too
         print("skralif: interrupted; nothing was written after the interrupt.", file=sys.stderr)
         return 130

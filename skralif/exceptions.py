@@ -7,6 +7,7 @@ not know about skralif.
 
 __all__ = [
     "SkralifError",
+    "InputTypeError",
     "ConvergenceError",
     "LiSSADivergenceError",
     "HessianTooLargeError",
@@ -15,6 +16,13 @@ __all__ = [
 
 class SkralifError(Exception):
     """Base class of every exception raised by skralif."""
+
+
+class InputTypeError(SkralifError, TypeError):
+    """An argument or data of a type skralif cannot use (the message names it).
+
+    Raised for bad input only, so a bare :class:`TypeError` from skralif is a defect.
+    """
 
 
 class ConvergenceError(SkralifError, RuntimeError):

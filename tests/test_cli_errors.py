@@ -20,7 +20,7 @@ def no_training(monkeypatch):
     def trained(*args, **kwargs):
         raise AssertionError("an experiment started before the input was validated")
 
-    monkeypatch.setattr(cli, "run_experiment", trained)
+    monkeypatch.setattr("skralif.evaluation.run_experiment", trained)
 
 
 def fails_in_one_line(argv, capsys, *needles):
@@ -182,3 +182,54 @@ def test_run_experiment_arguments(digits, kwargs, error, match):
     strategies = params.pop("strategies")
     with pytest.raises(error, match=match):
         run_experiment(None, strategies, X[:100], y[:100], X[100:150], y[100:150], **params)
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["--help"], ["query", "--help"]])
+def test_help_and_version_import_no_heavy_dependency(argv):
+    """Issue 26: `--version` imported torch, scikit-learn, SciPy and pandas first."""
+    code = (f"import sys\nfrom skralif.cli import main\ntry:\n    main({argv!r})\n"
+            "except SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('torch', 'sklearn', 'scipy', 'pandas', 'numpy') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
+    imported = {line.split("|")[-1].strip().split(".")[0]
+                for line in out.stderr.splitlines() if line.startswith("import time:")}
+    assert not imported & {"torch", "sklearn", "scipy", "pandas", "numpy"}
+
+
+def test_the_parser_lists_every_strategy_of_the_evaluation_api():
+    from skralif.evaluation import STRATEGIES
+
+    assert sorted(cli.STRATEGY_NAMES) == sorted(STRATEGIES)
+
+
+def test_a_defect_keeps_its_traceback_but_bad_input_types_get_one_line(monkeypatch, capsys):
+    """Issue 21: `main` caught every TypeError, so a programming error read as bad input."""
+
+    def defect(args):
+        return None + 1
+
+    monkeypatch.setattr(cli, "report", defect)
+    with pytest.raises(TypeError, match="unsupported operand"):
+        cli.main(["report", "results.json"])
+    from skralif.exceptions import InputTypeError
+
+    def bad_input(args):
+        raise InputTypeError("`y` mixes strings and numbers")
+
+    monkeypatch.setattr(cli, "report", bad_input)
+    fails_in_one_line(["report", "results.json"], capsys, "`y` mixes strings and numbers")
+
+
+def test_ctrl_c_during_start_up_is_one_line(monkeypatch, capsys):
+    """Issue 22: Ctrl-C while the command line imported its modules printed a traceback."""
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert cli.main(["--version"]) == 130
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err

@@ -79,7 +79,7 @@ def test_teaching_the_same_pool_row_twice_is_refused(data):
     rows = clf.X_pool_[:3].copy()
     clf.teach(rows, y[30:33])
     n_labeled = len(clf.y_labeled_)
-    with pytest.raises(ValueError, match=r"Rows \[0, 1, 2\] of `X` were taken from the stored pool"):
+    with pytest.raises(ValueError, match=r"Rows \[0, 1, 2\] of `X` were taken from the stored"):
         clf.teach(rows, y[30:33])
     assert len(clf.y_labeled_) == n_labeled
 

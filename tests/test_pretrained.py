@@ -3,7 +3,6 @@ inside the module (trained head only, one shared encoder, influence on the head)
 
 import copy
 
-import numpy as np
 import pytest
 import torch
 from sklearn.base import clone

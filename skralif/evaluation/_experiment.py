@@ -11,6 +11,7 @@ from sklearn.base import clone
 from tqdm.auto import tqdm
 
 from .._learner import ActiveLearningClassifier
+from ..exceptions import InputTypeError
 from ..strategies import (
     BADGEQuery,
     BALDQuery,
@@ -138,7 +139,7 @@ def run_experiment(estimator, strategies, X_train, y_train, X_test, y_test, *,
 def _check_strategies(strategies):
     """A dict of display name to strategy, from a dict or a list of names."""
     if isinstance(strategies, str):
-        raise TypeError(
+        raise InputTypeError(
             f"`strategies` must be a list of names or a dict of name to strategy; got the "
             f"string {strategies!r}. Did you mean [{strategies!r}]?")
     if not isinstance(strategies, dict):
@@ -151,7 +152,8 @@ def _check_strategies(strategies):
 
 def _check_seeds(seeds):
     if isinstance(seeds, numbers.Integral) or isinstance(seeds, str):
-        raise TypeError(f"`seeds` must be a sequence of integers, e.g. range(5); got {seeds!r}.")
+        raise InputTypeError(
+            f"`seeds` must be a sequence of integers, e.g. range(5); got {seeds!r}.")
     seeds = list(seeds)
     if not seeds:
         raise ValueError("`seeds` must hold at least one seed; got an empty sequence.")

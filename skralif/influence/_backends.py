@@ -20,7 +20,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 
 from .._validation import non_negative_real, positive_int, validate_params
-from ..exceptions import HessianTooLargeError, LiSSADivergenceError
+from ..exceptions import HessianTooLargeError, InputTypeError, LiSSADivergenceError
 
 
 def _positive_real():
@@ -373,7 +373,7 @@ def check_backend(method, **options) -> InverseHVP:
     given; ``options`` must then be empty)."""
     if isinstance(method, InverseHVP):
         if options:
-            raise TypeError(
+            raise InputTypeError(
                 f"Options {sorted(options)} only apply when `method` is a string; "
                 f"set them on the {type(method).__name__} instance instead."
             )
@@ -383,7 +383,7 @@ def check_backend(method, **options) -> InverseHVP:
         allowed = cls().get_params()
         unknown = sorted(set(options) - set(allowed))
         if unknown:
-            raise TypeError(
+            raise InputTypeError(
                 f"Unknown option(s) {unknown} for method={method!r}; "
                 f"allowed: {sorted(allowed)}."
             )

@@ -13,7 +13,6 @@ selected last.
 
 from __future__ import annotations
 
-import numbers
 from abc import ABCMeta, abstractmethod
 
 import numpy as np
@@ -32,9 +31,10 @@ from .._pool import (
     net_dtype,
     split_estimator,
 )
-from .._validation import check_rows, validate_params
+from .._validation import check_n, check_rows, validate_params
+from ..exceptions import InputTypeError
 
-__all__ = ["QueryStrategy", "check_n", "top_n", "kmeans_pp"]
+__all__ = ["QueryStrategy", "top_n", "kmeans_pp"]
 
 class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
     """Base class of query strategies.
@@ -129,7 +129,7 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
         if self.needs_net:
             check_fitted_net(net, "estimator")
         elif estimator is None and not self.label_free:
-            raise TypeError(f"{type(self).__name__} needs a fitted classifier as `estimator`; "
+            raise InputTypeError(f"{type(self).__name__} needs a fitted classifier as `estimator`; "
                             "got None. Only label-free strategies (RandomQuery, "
                             "TypiClustQuery, ProbCoverQuery) run without one.")
         elif estimator is not None:
@@ -157,18 +157,6 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
                     f"{0 if X_labeled is None else len(X_labeled)} rows of `X_labeled`."
                 )
         return X_pool, X_labeled, y_labeled
-
-
-def check_n(n, n_pool: int) -> int:
-    """Return ``n`` as an int if ``1 <= n <= n_pool``, else raise a clear error."""
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        raise TypeError(f"`n` must be a positive integer; got {n!r} ({type(n).__name__}).")
-    if not 1 <= n <= n_pool:
-        raise ValueError(
-            f"`n` must be a positive integer no larger than the pool ({n_pool:,} rows); "
-            f"got {n:,}."
-        )
-    return int(n)
 
 
 def top_n(scores: np.ndarray, n: int) -> np.ndarray:

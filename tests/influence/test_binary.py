@@ -15,9 +15,9 @@ from skralif._nets import HeadView
 from skralif.influence import influence_scores
 from skralif.influence._head import head_gradient, head_proba
 from skralif.influence._objectives import HeadObjective
+from tests.conftest import assert_close_to_float32
 
 LAM = 1e-2
-from tests.conftest import assert_close_to_float32
 
 
 class Logit(torch.nn.Module):

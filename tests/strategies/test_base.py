@@ -5,8 +5,9 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
+from skralif._validation import check_n
 from skralif.strategies import RandomQuery, UncertaintyQuery, uncertainty
-from skralif.strategies._base import check_n, euclidean_to, kmeans_pp, top_n
+from skralif.strategies._base import euclidean_to, kmeans_pp, top_n
 
 TABLE = np.array([[0.5, 0.5, 0.0], [0.9, 0.05, 0.05], [0.4, 0.35, 0.25], [1.0, 0.0, 0.0]])
 

@@ -1,6 +1,5 @@
 """Forward passes follow the net's own inference batch size unless told otherwise."""
 
-import numpy as np
 import pytest
 import torch
 
