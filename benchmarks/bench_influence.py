@@ -17,8 +17,15 @@ import torch
 from _report import markdown_table, write_section
 from skorch import NeuralNetClassifier
 
-from skralif.influence import CGInverseHVP, ExactInverseHVP, LiSSAInverseHVP, influence_scores
-from skralif.influence._scores import head_gradient, head_pair_scores, head_proba
+from skralif.influence import (
+    CGInverseHVP,
+    ExactInverseHVP,
+    HeadParameters,
+    LiSSAInverseHVP,
+    head_features,
+    influence_scores,
+    solve,
+)
 
 
 class Encoder(torch.nn.Module):
@@ -49,6 +56,7 @@ def make_problem(d, C, n_pool, n_labeled=1000, in_features=64, seed=0):
 def loop_scores(net, X_pool, rows, solution):
     """Research-code style: one autograd backward pass per (row, class)."""
     head = net.module_.head
+    solution = solution[1]
     s_W, s_b = solution[:, :-1].float(), solution[:, -1].float()
     out = np.zeros((len(rows), head.out_features))
     with torch.no_grad():
@@ -68,29 +76,19 @@ def backend_for(d, C):
 
 
 def solution_of(net, X_lab, X_pool, damping, backend):
-    """The same ``s = H^{-1} G`` the head path uses, for the loop to score with."""
-    from skralif._nets import HeadView
-    from skralif._pool import encode
-    from skralif.influence import HeadObjective
-
-    view = HeadView.from_net(net)
-    W = view.weights()
-    f_lab = encode(net, X_lab, view)
-    f_pool = encode(net, X_pool, view)
-    obj = HeadObjective(f_lab, head_proba(f_lab, W), damping)
-    G = head_gradient(f_pool, W) / len(f_pool)
-    return backend.inverse_hvp(obj, G.reshape(-1)).reshape(W.shape)
+    """The same ``s = H^{-1} G`` the head path uses (the public influence steps), for the
+    loop to score with."""
+    space = HeadParameters.from_estimator(net, X_lab, damping)
+    feats = head_features(net, X_pool)
+    G = space.target_gradient(feats)[0] / len(feats)
+    return space, solve(space.objective, G, backend)
 
 
-def head_scoring(net, X_pool, solution):
+def head_scoring(net, X_pool, solved):
     """Our scoring given ``s``: one encoder pass and one matrix product per chunk."""
-    from skralif._nets import HeadView
-    from skralif._pool import chunk_features, iter_chunks
-
-    view = HeadView.from_net(net)
-    W = view.weights()
-    return torch.cat([head_pair_scores(chunk_features(net, X_pool[sl], view), W, solution)
-                      for sl in iter_chunks(len(X_pool), 4096)])
+    space, solution = solved
+    return torch.cat([space.pair_scores(head_features(net, X_pool[i:i + 4096]), solution)[0]
+                      for i in range(0, len(X_pool), 4096)])
 
 
 def timed(fn, *args, **kwargs):

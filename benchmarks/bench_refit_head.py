@@ -21,9 +21,7 @@ from bench_learning_curves import prepare
 from sklearn.model_selection import train_test_split
 
 from skralif import RALIFQuery
-from skralif._nets import HeadView  # the refit is internal to RALIFQuery: reached as it does
-from skralif._pool import block_rows, encode
-from skralif.influence._head import head_proba
+from skralif.influence import HeadParameters, head_features, refit_head
 
 SETTINGS = ["digits:cold", "mnist:cold", "mnist:warm", "mnist_cnn:cold", "mnist_cnn:warm"]
 
@@ -37,17 +35,17 @@ def heads(name, regime, seed, args):
     extra = {} if name == "mnist_cnn" else dict(module__in_features=X.shape[1],
                                                  module__n_classes=10)
     estimator = net(**extra).fit(X[labeled], y[labeled])
-    query = RALIFQuery()
-    view = HeadView.from_estimator(estimator, X, query.head)
-    rows = query._batch_rows(estimator, X)
-    feats_lab = encode(estimator, X[labeled], view, rows, "X_labeled")
-    feats_pool = encode(estimator, X, view, rows, "X_pool")
-    labels = query._labels(y[labeled], view.n_classes)
-    trained = view.weights()
-    refit = query._refit(trained, feats_lab, labels, block_rows(rows), view)
+    # the steps RALIFQuery takes at its defaults, through the public influence layer
+    damping = RALIFQuery().damping
+    trained = HeadParameters.from_estimator(estimator, X[labeled], damping)
+    feats_pool = head_features(estimator, X)
+    labels = torch.as_tensor(y[labeled])
+    refit = trained.with_weights(refit_head(trained.feats, labels, trained.weights, damping,
+                                            bias=trained.bias, binary=trained.binary))
     stats, predicted = {}, {}
-    for which, W in [("trained", trained), ("refit", refit)]:
-        P, P_lab = head_proba(feats_pool, W), head_proba(feats_lab, W)
+    for which, space in [("trained", trained), ("refit", refit)]:
+        W = space.weights
+        P, P_lab = space.pair_scores(feats_pool, W)[1], space.pair_scores(space.feats, W)[1]
         predicted[which] = P.argmax(1).cpu().numpy()
         stats[which] = [float(W.norm()),
                         float(-torch.log(P_lab[torch.arange(len(labels)), labels]).mean()),

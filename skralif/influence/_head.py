@@ -17,11 +17,16 @@ A head is binary exactly when its weights have one row.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
+from sklearn.exceptions import ConvergenceWarning
 
 from .._nets import augment
+from ._backends import CGInverseHVP
+from ._objectives import HeadObjective
 
-__all__ = ["head_proba", "head_residuals", "head_gradient", "head_pair_scores"]
+__all__ = ["head_proba", "head_residuals", "head_gradient", "head_pair_scores", "refit_head"]
 
 
 def _is_binary(weights) -> bool:
@@ -78,3 +83,73 @@ def head_pair_scores(feats, weights, solution, proba=None) -> torch.Tensor:
     if _is_binary(weights):
         A = _with_zero_logit(A)
     return A - (P * A).sum(dim=1, keepdim=True)
+
+
+def refit_head(feats, labels, weights, damping, *, bias=True, binary=False, batch_size=4096,
+               max_steps=50) -> torch.Tensor:
+    """The head at the optimum of the damped labeled loss, by Newton's method.
+
+    ``J(theta) = (1/n) sum_i l(x_i, y_i) + damping/2 ||theta||^2`` on the frozen
+    features, from ``weights``. Influence functions are a first-order expansion around
+    an optimum of ``J``; a net trained for a fixed number of epochs is not at one.
+    Each Newton step solves ``H step = grad J`` by conjugate gradients on the
+    closed-form HVPs (a direction need not be exact, and a dense factorisation per
+    step would cost several times a query) and is halved until ``J`` decreases enough
+    (Armijo). Stops when ``||grad J||`` is below ``1e-8`` times its start, or when no
+    step decreases ``J``. Cost: per step ``O(n d C)`` per CG iteration.
+
+    Parameters
+    ----------
+    feats : torch.Tensor of shape (n, d)
+        Encoder features of the labeled rows.
+    labels : array-like of shape (n,)
+        Their class indices.
+    weights : torch.Tensor of shape (C, d + 1), or (C, d) without a bias
+        The starting head ``[W | b]`` (one row for a binary head).
+    damping : float
+        Tikhonov term of ``J``.
+    bias : bool, default=True
+        Whether the head has a bias column.
+    binary : bool, default=False
+        A binary-logistic head (one output).
+    batch_size : int, default=4096
+        Rows per chunk of the Hessian's HVPs.
+    max_steps : int, default=50
+        Newton steps at most.
+
+    Returns
+    -------
+    torch.Tensor
+        The refitted head, shaped like ``weights``.
+    """
+    n, W = len(feats), weights
+    labels = torch.as_tensor(labels, device=feats.device)
+    rows_n = torch.arange(n, device=feats.device)
+
+    def objective(W):
+        P = head_proba(feats, W)
+        loss = -torch.log(P[rows_n, labels].clamp_min(1e-300)).mean()
+        return float(loss + damping / 2 * (W * W).sum()), P
+
+    J, P = objective(W)
+    first, newton = None, CGInverseHVP(tol=1e-10, max_iter=500)
+    for _ in range(max_steps):
+        grad = head_gradient(feats, W, labels, proba=P) / n + damping * W
+        size = float(torch.linalg.vector_norm(grad))
+        first = size if first is None else first
+        if size <= 1e-8 * first or size == 0.0:
+            break
+        hessian = HeadObjective(feats, P, damping, batch_size, bias=bias, binary=binary)
+        with warnings.catch_warnings():  # an inexact direction still descends
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            step = newton.inverse_hvp(hessian, grad.reshape(-1)).reshape(W.shape).to(W)
+        slope, t = float((grad * step).sum()), 1.0
+        while t > 1e-6:
+            J_new, P_new = objective(W - t * step)
+            if J_new <= J - 1e-4 * t * slope:
+                break
+            t /= 2
+        else:
+            break
+        W, J, P = W - t * step, J_new, P_new
+    return W

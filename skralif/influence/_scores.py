@@ -9,7 +9,6 @@ import torch
 
 from .._nets import INFLUENCE_FALLBACK, HeadView, check_class_labels, check_fitted_net
 from .._pool import (
-    as_input,
     batch_rows,
     check_values,
     encode,
@@ -21,8 +20,7 @@ from .._pool import (
 )
 from .._validation import check_rows
 from ._backends import check_backend
-from ._head import head_gradient, head_pair_scores, head_proba
-from ._objectives import HeadObjective, ParamObjective
+from ._parameters import HeadParameters, ModuleParameters, solve
 
 __all__ = ["influence_scores"]
 
@@ -186,23 +184,40 @@ def _labels(y, n, n_classes, name):
     return labels
 
 
-# ---------------------------------------------------------------- head path
+# --------------------------------------------------- the shared steps, twice
 def _head_scores(net, X_tr, y_tr, X_ev, y_ev, X_c, y_c, damping, backend, batch_size, head):
     view = HeadView.from_net(net, take_rows(X_tr, slice(0, 2)), head,
                              fallback=INFLUENCE_FALLBACK, data_name="X_train")
-    C, W = view.n_classes, view.weights()
+    C = view.n_classes
     feats_tr = encode(net, X_tr, view, batch_size, "X_train")
     _labels(y_tr, len(feats_tr), C, "y_train")
-    objective = HeadObjective(feats_tr, head_proba(feats_tr, W), damping, batch_size,
-                              bias=view.bias, binary=view.binary)
+    space = HeadParameters.from_view(view, feats_tr, damping, batch_size)
     feats_ev = feats_tr if X_ev is X_tr else encode(net, X_ev, view, batch_size, "X_eval")
     y_ev = None if y_ev is None else _labels(y_ev, len(feats_ev), C, "y_eval")
-    grad_eval = head_gradient(feats_ev, W, y_ev) / max(len(feats_ev), 1)
-    S = backend.inverse_hvp(objective, grad_eval.reshape(-1)).reshape(W.shape).to(W)
+    G = space.target_gradient(feats_ev, y_ev)[0] / max(len(feats_ev), 1)
+    s = solve(space.objective, G, backend)
     feats_c = feats_tr if X_c is X_tr else encode(net, X_c, view, batch_size, "X_candidates")
-    scores = torch.cat([head_pair_scores(feats_c[sl], W, S)
+    scores = torch.cat([space.pair_scores(feats_c[sl], s)[0]
                         for sl in iter_chunks(len(feats_c), batch_size)]).cpu().numpy()
     return _select_labels(scores, y_c, C)
+
+
+def _param_scores(
+    net, names, X_tr, y_tr, X_ev, y_ev, X_c, y_c, damping, backend, batch_size, dtype
+):
+    n_classes = _n_outputs(net, X_tr)
+    y_tr = _labels(y_tr, n_rows(X_tr), n_classes, "y_train")
+    space = ModuleParameters(net, names, X_tr, y_tr, damping, batch_size, dtype)
+    if y_ev is None:
+        y_ev = space.objective.predicted_labels(X_ev).cpu().numpy()
+    y_ev = _labels(y_ev, n_rows(X_ev), n_classes, "y_eval")
+    G = sum(space.target_gradient(xb, y_ev[sl])[0]
+            for xb, sl in zip(space.chunks(X_ev, "X_eval"),
+                              iter_chunks(n_rows(X_ev), batch_size), strict=True))
+    s = solve(space.objective, G / n_rows(X_ev), backend)
+    scores = torch.cat([space.pair_scores(xb, s)[0]
+                        for xb in space.chunks(X_c, "X_candidates")]).cpu().numpy()
+    return _select_labels(scores, y_c, n_classes)
 
 
 def _select_labels(scores, y_c, n_classes):
@@ -210,37 +225,6 @@ def _select_labels(scores, y_c, n_classes):
         return scores
     labels = _labels(y_c, len(scores), n_classes, "y_candidates")
     return scores[np.arange(len(scores)), labels]
-
-
-# ----------------------------------------------------------- torch.func path
-def _param_scores(
-    net, names, X_tr, y_tr, X_ev, y_ev, X_c, y_c, damping, backend, batch_size, dtype
-):
-    n_classes = _n_outputs(net, X_tr)
-    y_tr = _labels(y_tr, n_rows(X_tr), n_classes, "y_train")
-    objective = ParamObjective(net, names, X_tr, y_tr, damping, batch_size, dtype)
-    if y_ev is None:
-        y_ev = objective.predicted_labels(X_ev).cpu().numpy()
-    y_ev = _labels(y_ev, n_rows(X_ev), n_classes, "y_eval")
-    s = backend.inverse_hvp(objective, objective.grad_mean(X_ev, y_ev)).to(objective.theta)
-    if y_c is not None:
-        y_c = _labels(y_c, n_rows(X_c), n_classes, "y_candidates")
-    scores = [_param_chunk_scores(objective, s, X_c, y_c, sl, n_classes)
-              for sl in iter_chunks(n_rows(X_c), batch_size)]
-    scores = torch.cat(scores).cpu().numpy()
-    return scores[:, 0] if y_c is not None else scores
-
-
-def _param_chunk_scores(objective, s, X_c, y_c, sl, n_classes):
-    """``-g^T s`` for rows ``sl``: one column, or one per class when ``y_c`` is None."""
-    xb = as_input(take_rows(X_c, sl), objective.device, objective.dtype)
-    size = sl.stop - sl.start
-    labels = [y_c[sl]] if y_c is not None else [np.full(size, k) for k in range(n_classes)]
-    cols = [
-        -(objective.per_sample_grads(xb, torch.as_tensor(k, device=s.device)) @ s)
-        for k in labels
-    ]
-    return torch.stack(cols, dim=1)
 
 
 def _n_outputs(net, X):

@@ -8,28 +8,23 @@ from numbers import Real
 
 import numpy as np
 import torch
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from torch.func import jvp
 
-from .._nets import HeadView, augment, check_class_labels
+from .._nets import HeadView, check_class_labels
 from .._pool import (
-    as_input,
     block_features,
     block_rows,
     encode,
     is_dask,
     iter_chunks,
-    n_rows,
     pool_map,
     split_estimator,
-    take_rows,
 )
 from .._validation import non_negative_real, positive_int
-from ..influence._backends import CGInverseHVP, check_backend
-from ..influence._head import head_gradient, head_pair_scores, head_proba
-from ..influence._objectives import HeadObjective, ParamObjective
+from ..influence._backends import check_backend
+from ..influence._head import refit_head
+from ..influence._parameters import HeadParameters, ModuleParameters, solve
 from ._base import QueryStrategy, euclidean_to, kmeans_pp, nearest_distance
 
 __all__ = ["RALIFQuery"]
@@ -297,121 +292,51 @@ class RALIFQuery(QueryStrategy):
         rows = self._batch_rows(estimator, X_pool)
         feats_lab = encode(estimator, X_labeled, view, rows, "X_labeled")
         over_pool = self._pool_mapper(estimator, X_pool, view, rows)
-        W = view.weights()
+        space = HeadParameters.from_view(view, feats_lab, self.damping, block_rows(rows))
+        labels = None if y_labeled is None else self._labels(y_labeled, view.n_classes)
         if self.refit_head:
-            W = self._refit(W, feats_lab, self._labels(y_labeled, view.n_classes),
-                            block_rows(rows), view)
+            space = space.with_weights(refit_head(
+                feats_lab, labels, space.weights, self.damping, bias=view.bias,
+                binary=view.binary, batch_size=block_rows(rows)))
         if self.params is not None:
-            S, top = self._param_scores(estimator, X_pool, X_labeled, y_labeled, view, rows,
-                                        backend, W)
+            S, top = self._param_scores(estimator, X_pool, X_labeled, labels, view, rows,
+                                        backend, space.weights)
             return S, top, feats_lab, over_pool
         soft = self.pseudo_labels == "soft"
-        first = over_pool(lambda f, _: _gradient_and_loss(f, W, soft))
+        first = over_pool(lambda f, _: space.target_gradient(f, soft=soft))
         G = sum(g for g, _ in first)
         total = sum(r for _, r in first) if self.score == "reference" else 0.0
         if self.target == "all":
-            G = G + head_gradient(feats_lab, W, self._labels(y_labeled, view.n_classes))
-        objective = HeadObjective(feats_lab, head_proba(feats_lab, W), self.damping,
-                                  block_rows(rows), bias=view.bias, binary=view.binary)
-        solution = backend.inverse_hvp(objective, G.reshape(-1)).reshape(W.shape).to(W)
-        n_labeled = len(feats_lab)
+            G = G + space.target_gradient(feats_lab, labels)[0]
+        s = solve(space.objective, G, backend)
         # per chunk only S and the top probability come back: 16 bytes a row
-        parts = over_pool(lambda f, _: self._chunk_scores(f, W, solution, n_labeled, total))
+        parts = over_pool(lambda f, _: self._chunk_scores(space.pair_scores(f, s),
+                                                          len(feats_lab), total))
         S = np.concatenate([s for s, _ in parts])
         return S, np.concatenate([c for _, c in parts]), feats_lab, over_pool
 
-    def _refit(self, W, feats, labels, rows, view, max_steps=50):
-        """The head at the optimum of the damped labeled loss, by Newton's method.
-
-        ``J(theta) = (1/n) sum_i l(x_i, y_i) + damping/2 ||theta||^2`` on the frozen
-        features, from the trained head. Each step solves ``H step = grad J`` by
-        conjugate gradients (closed-form HVPs, whatever the strategy's backend: a
-        Newton direction need not be exact, and a dense factorisation per step would
-        cost several times the query) and halves it until ``J`` decreases enough
-        (Armijo). Stops when ``||grad J||`` is below ``1e-8`` times its start, or
-        when no step decreases ``J``.
-        """
-        n = len(feats)
-        labels = labels.to(feats.device)
-        rows_n = torch.arange(n, device=feats.device)
-
-        def objective(W):
-            P = head_proba(feats, W)
-            loss = -torch.log(P[rows_n, labels].clamp_min(1e-300)).mean()
-            return float(loss + self.damping / 2 * (W * W).sum()), P
-
-        J, P = objective(W)
-        first, newton = None, CGInverseHVP(tol=1e-10, max_iter=500)
-        for _ in range(max_steps):
-            grad = head_gradient(feats, W, labels, proba=P) / n + self.damping * W
-            size = float(torch.linalg.vector_norm(grad))
-            first = size if first is None else first
-            if size <= 1e-8 * first or size == 0.0:
-                break
-            hessian = HeadObjective(feats, P, self.damping, rows, bias=view.bias,
-                                    binary=view.binary)
-            with warnings.catch_warnings():  # an inexact direction still descends
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                step = newton.inverse_hvp(hessian, grad.reshape(-1)).reshape(W.shape).to(W)
-            slope, t = float((grad * step).sum()), 1.0
-            while t > 1e-6:
-                J_new, P_new = objective(W - t * step)
-                if J_new <= J - 1e-4 * t * slope:
-                    break
-                t /= 2
-            else:
-                break
-            W, J, P = W - t * step, J_new, P_new
-        return W
-
-    def _param_scores(self, estimator, X_pool, X_labeled, y_labeled, view, rows, backend, W):
+    def _param_scores(self, estimator, X_pool, X_labeled, labels, view, rows, backend, W):
         """``(S, top pool probabilities)`` with influence over the head and ``params``,
         at the head ``W`` (``[W | b]``, refitted or not) and the net's other weights."""
         if is_dask(X_pool):
             raise ValueError("`params` needs the pool as an array: a Dask pool is scored "
                              "with the head's closed forms only (params=None).")
         net, transform = split_estimator(estimator)
-        names = self._param_names(net, view)
-        labels = check_class_labels(y_labeled, view.n_classes, "y_labeled")
-        objective = ParamObjective(net, names, transform(X_labeled), labels, self.damping,
-                                   rows)
-        # the head leads theta: its weight, then its bias (the [W | b] columns)
-        d = W.shape[1] - (1 if view.bias else 0)
-        head = torch.cat([W[:, :d].reshape(-1)] + ([W[:, d]] if view.bias else []))
-        objective.theta[: head.numel()] = head.to(objective.theta)
-        X_pool = transform(X_pool)
-        device, theta = objective.device, objective.theta
-
-        def logits(t, xb):
-            out = objective.outputs(t, xb).reshape(len(xb), -1)
-            if view.output == "logit":  # binary: the logits [0, z]
-                return torch.cat([torch.zeros_like(out), out], dim=1)
-            return torch.log(out) if view.output == "proba" else out
-
-        def chunks():  # converted again in each pass: never the whole pool in float64
-            for sl in iter_chunks(n_rows(X_pool), rows):
-                yield as_input(take_rows(X_pool, sl), device, objective.dtype, "X_pool")
-
+        X_labeled, X_pool = transform(X_labeled), transform(X_pool)
+        space = ModuleParameters(net, self._param_names(net, view), X_labeled, labels,
+                                 self.damping, rows, head=W, head_bias=view.bias)
         soft = self.pseudo_labels == "soft"
-        G, total = torch.zeros_like(theta), 0.0
-        for xb in chunks():
-            t = theta.detach().clone().requires_grad_()
-            loss = _target_loss(torch.log_softmax(logits(t, xb), dim=1), soft)
-            G += torch.autograd.grad(loss, t)[0]
-            total += float(loss.detach())
+        first = [space.target_gradient(xb, soft=soft) for xb in space.chunks(X_pool, "X_pool")]
+        G = sum(g for g, _ in first)
+        total = sum(r for _, r in first) if self.score == "reference" else 0.0
         if self.target == "all":  # the labeled rows' loss with their true labels
-            G = G + objective.grad_mean(transform(X_labeled), labels) * len(labels)
-        solution = backend.inverse_hvp(objective, G).to(theta)
-        S, top = [], []
-        for xb in chunks():
-            z, A = jvp(lambda t, xb=xb: logits(t, xb), (theta,), (solution,))
-            proba = torch.softmax(z, dim=1)
-            delta = (A - (proba * A).sum(dim=1, keepdim=True)) / len(labels)
-            proba = proba.detach().cpu().numpy()
-            S.append(self._expectation(proba, delta.detach().cpu().numpy()
-                                       + (total if self.score == "reference" else 0.0)))
-            top.append(proba.max(axis=1))
-        return np.concatenate(S), np.concatenate(top)
+            G = G + sum(space.target_gradient(xb, labels[sl])[0] for xb, sl in zip(
+                space.chunks(X_labeled, "X_labeled"), iter_chunks(len(labels), rows),
+                strict=True))
+        s = solve(space.objective, G, backend)
+        parts = [self._chunk_scores(space.pair_scores(xb, s), len(labels), total)
+                 for xb in space.chunks(X_pool, "X_pool")]
+        return np.concatenate([p for p, _ in parts]), np.concatenate([c for _, c in parts])
 
     def _param_names(self, net, view):
         named = dict(net.module_.named_parameters())
@@ -423,13 +348,14 @@ class RALIFQuery(QueryStrategy):
                 f"{sorted(named)}.")
         return head + [p for p in dict.fromkeys(self.params) if p not in head]
 
-    def _chunk_scores(self, feats, W, solution, n_labeled, total):
-        """``(S, max_k p_uk)`` of one chunk; ``total`` is ``R`` for the reference score."""
-        proba = head_proba(feats, W)
-        # delta(u, k) = -(1/n) g_{u,k}^T s
-        delta = head_pair_scores(feats, W, solution, proba) / n_labeled
+    def _chunk_scores(self, pair_scores, n_labeled, total):
+        """``(S, max_k p_uk)`` of one chunk from its ``(-g_{u,k}^T s, p_u)``, with
+        ``delta(u, k) = -(1/n) g_{u,k}^T s``; ``total`` is ``R`` for the reference
+        score."""
+        delta, proba = pair_scores
         proba = proba.cpu().numpy()
-        return self._expectation(proba, delta.cpu().numpy() + total), proba.max(axis=1)
+        values = delta.cpu().numpy() / n_labeled + total
+        return self._expectation(proba, values), proba.max(axis=1)
 
     def _pool_mapper(self, estimator, X_pool, view, rows):
         def features(block, _):
@@ -460,7 +386,7 @@ class RALIFQuery(QueryStrategy):
         return out
 
     def _labels(self, y_labeled, n_classes):
-        return torch.as_tensor(check_class_labels(y_labeled, n_classes, "y_labeled"))
+        return check_class_labels(y_labeled, n_classes, "y_labeled")
 
     def _backend(self):
         if isinstance(self.method, str) and self.method == "lissa":
@@ -482,33 +408,6 @@ class RALIFQuery(QueryStrategy):
             raise ValueError("RALIFQuery refits the head on the labeled rows "
                              "(`refit_head=True`, the default), so it needs `y_labeled`, "
                              "their classes; pass it, or set `refit_head=False`.")
-
-
-def _target_loss(log_p, soft):
-    """``R`` of one chunk from its log-probabilities: hard pseudo labels or entropy."""
-    if soft:
-        return -(log_p.exp() * log_p).sum()
-    return -log_p.max(dim=1).values.sum()
-
-
-def _gradient_and_loss(feats, W, soft=False):
-    """Chunk's part of ``G`` and of ``R``.
-
-    Hard pseudo labels: ``R = sum_u l(u, yhat_u) = -sum_u log max_k p_uk``. Soft:
-    the expected loss under the model's own probabilities, ``R = sum_u H(p_u)`` (the
-    entropy), whose gradient in the logits is ``-p_u (log p_u + H(p_u))`` (with the
-    probabilities held fixed as targets the gradient would be exactly zero).
-    """
-    proba = head_proba(feats, W)
-    if not soft:
-        loss = float(-torch.log(proba.max(dim=1).values).sum())
-        return head_gradient(feats, W, proba=proba), loss
-    log_p = torch.log(proba.clamp_min(torch.finfo(proba.dtype).tiny))
-    entropy = -(proba * log_p).sum(dim=1, keepdim=True)
-    residuals = -proba * (log_p + entropy)
-    if W.shape[0] == 1:  # binary head: only the second logit is a parameter
-        residuals = residuals[:, 1:]
-    return residuals.T @ augment(feats, W), float(entropy.sum())
 
 
 def _rows_of(over_pool, rows):

@@ -164,3 +164,20 @@ def test_head_path_refuses_an_output_it_cannot_model(digits):
     net = make_net(module, max_epochs=1).fit(X[:50], y[:50])
     with pytest.raises(ValueError, match="params='all'"):
         influence_scores(net, X[:50], y[:50], X[50:80])
+
+
+def test_damping_is_set_in_one_place(linear_net, digits):
+    """Issue 21: a backend's own damping was added on top of the objective's."""
+    from skralif import RALIFQuery
+    from skralif.influence import CGInverseHVP
+
+    X, y = digits
+    with pytest.raises(ValueError, match=r"Damping is set twice: .*CGInverseHVP.*0\.1"):
+        influence_scores(linear_net, X[:50], y[:50], X[50:60], damping=1e-2,
+                         method=CGInverseHVP(damping=0.1))
+    with pytest.raises(ValueError, match="Damping is set twice"):
+        RALIFQuery(method=CGInverseHVP(damping=0.1)).query(
+            linear_net, X[60:90], 3, X_labeled=X[:50], y_labeled=y[:50])
+    # the one place: the same damping through the objective equals the backend's
+    once = influence_scores(linear_net, X[:50], y[:50], X[50:60], damping=0.1, method="cg")
+    assert np.isfinite(once).all()

@@ -11,7 +11,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skralif import RALIFQuery
-from skralif.influence import influence_scores
+from skralif.influence import HeadParameters, influence_scores
 from tests.conftest import MLP, assert_close_to_float32, fit_softmax_head, make_net, softmax_net
 
 LAM = 0.05
@@ -136,12 +136,11 @@ def test_soft_pool_loss_matches_brute_force_retraining(convex):
 @pytest.mark.parametrize("n_outputs", [10, 1])
 def test_soft_pool_gradient_is_the_entropy_gradient(n_outputs):
     """The closed-form gradient of ``sum_u H(p_u)`` equals autograd's, binary head too."""
-    from skralif.strategies._ralif import _gradient_and_loss
-
     rng = np.random.default_rng(0)
     feats = torch.as_tensor(rng.normal(size=(30, 6)))
     W = torch.as_tensor(rng.normal(size=(n_outputs, 7)), dtype=torch.float64).requires_grad_()
-    G, total = _gradient_and_loss(feats, W.detach(), soft=True)
+    space = HeadParameters(feats, W.detach(), 0.0, 30, binary=n_outputs == 1)
+    G, total = space.target_gradient(feats, soft=True)
     logits = torch.cat([feats, torch.ones(30, 1, dtype=torch.float64)], 1) @ W.T
     if n_outputs == 1:
         logits = torch.cat([torch.zeros_like(logits), logits], 1)
