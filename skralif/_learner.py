@@ -16,8 +16,8 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
+from ._adapter import check_pool, is_dask
 from ._labels import check_fit_labels, check_teach_labels, encode_labels
-from ._pool import check_pool, is_dask
 from ._training import (
     check_strategies_fit,
     net_classes,
@@ -461,7 +461,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         """
         self._check_started()
         X = self.X_pool_ if X_pool is None else self._check_X(X_pool, "X_pool")
-        n = check_n(self.query_size, len(X), "query_size") if n is None else check_n(n, len(X))
+        n = self._default_n(len(X)) if n is None else check_n(n, len(X))
         if not hasattr(self, "estimator_"):  # no label yet: the initial strategy proposes
             picks = self._initial_query(X, n, self._cold_steps)
         else:
@@ -655,6 +655,16 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
             raise ValueError(f"`{name}` rows have shape {checked.shape[1:]}, but "
                              f"ActiveLearningClassifier was fitted on {self.X_labeled_.shape[1:]}.")
         return as_float32(checked, name)
+
+    def _default_n(self, n_pool):
+        """``query_size``, the default ``n``, when the pool has that many rows."""
+        self._validate_params()  # set_params after fit may have set a bad one
+        if n_pool < self.query_size:
+            raise ValueError(
+                f"The pool has {n_pool:,} rows, fewer than `query_size`={self.query_size} "
+                f"(the default `n`); pass `n` between 1 and {n_pool:,}, or lower "
+                "`query_size`.")
+        return self.query_size
 
     def _last_proposals(self):
         """Pool positions the last :meth:`query` of the stored pool proposed (if the pool

@@ -18,7 +18,7 @@ from sklearn.preprocessing import FunctionTransformer
 from skorch import NeuralNet, NeuralNetBinaryClassifier
 from skorch.dataset import ValidSplit
 
-from ._pool import split_estimator
+from ._adapter import split_estimator
 from ._random import seeded_torch
 from .exceptions import InputTypeError
 from .nets import MLPModule, default_net

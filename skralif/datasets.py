@@ -6,12 +6,13 @@ array of shape ``(n_samples, n_features)`` and ``y`` a 1-D label array.
 
 from __future__ import annotations
 
-import csv
 import gzip
 from pathlib import Path
 
 import numpy as np
 from sklearn import datasets as _sk
+
+from ._csv import parse_number, read_csv_rows
 
 __all__ = ["BUNDLED", "load_dataset", "load_csv", "load_idx"]
 
@@ -88,7 +89,7 @@ def load_csv(path, target):
         float32 number; the message names the file, and the line when there is one.
     """
     path = Path(path)
-    header, body = _read_csv_rows(path)
+    header, body = read_csv_rows(path)
     if target not in header:
         raise ValueError(f"`target` {target!r} is not a column of {path}; columns: {header}.")
     col = header.index(target)
@@ -98,68 +99,13 @@ def load_csv(path, target):
             raise ValueError(f"{path}, line {line}: the `{target}` cell is empty; `skralif run` "
                              "needs every row labeled.")
         labels.append(row[col].strip())
-        features.append([_number(v, path, line, header[i]) for i, v in enumerate(row)
+        features.append([parse_number(v, path, line, header[i]) for i, v in enumerate(row)
                          if i != col])
     X = np.array(features, dtype=np.float64).reshape(len(features), len(header) - 1)
     y = np.array(labels)
     if all(v.lstrip("-").isdigit() for v in labels):
         y = y.astype(np.int64)
     return X.astype(np.float32), y
-
-
-def _read_csv_rows(path):
-    """The header and the non-blank data rows of a CSV file, each with its line number.
-
-    Parameters
-    ----------
-    path : pathlib.Path
-        The file.
-
-    Returns
-    -------
-    header : list of str
-    body : list of (int, list of str)
-        ``(line, cells)`` per data row; every row has as many cells as the header.
-
-    Raises
-    ------
-    ValueError
-        For an empty or undecodable file, unbalanced quotes, no data row, or a
-        row whose field count differs from the header's (naming the line).
-    """
-    try:
-        # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the first name
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.reader(handle, strict=True))
-    except csv.Error as err:
-        raise ValueError(f"{path}: malformed CSV ({err}); check its quotes.") from err
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path} is not a UTF-8 text file: {err}.") from err
-    if not rows:
-        raise ValueError(f"{path} is empty; expected a header row, then data rows.")
-    header = rows[0]
-    body = [(line, r) for line, r in enumerate(rows[1:], start=2) if r]
-    if not body:
-        raise ValueError(f"{path} has a header but no data rows.")
-    for line, row in body:
-        if len(row) != len(header):
-            raise ValueError(f"{path}, line {line}: {len(row)} fields, but the header has "
-                             f"{len(header)}.")
-    return header, body
-
-
-def _number(text, path, line, column):
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{path}, line {line}, column {column!r}: {text!r} is not a number; "
-                         "every column but the target must be numeric.") from None
-    with np.errstate(over="ignore"):
-        finite = np.isfinite(np.float32(value))
-    if not finite:
-        raise ValueError(f"{path}, line {line}, column {column!r}: {text!r} is not a finite "
-                         "float32 number (NaN, infinity, or beyond about 3.4e38).")
-    return value
 
 
 def load_idx(folder):

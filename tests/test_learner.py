@@ -293,3 +293,16 @@ def test_module_instances_are_explained(iris):
                               train_split=None, max_epochs=2)
     with pytest.warns(UserWarning, match="module` is an instance"):
         ActiveLearningClassifier(net, UncertaintyQuery(), random_state=0).fit(X, y)
+
+
+def test_a_bad_default_n_names_query_size(iris):
+    """Issue 22: `set_params(query_size=0)` then `query()` blamed an `n` never passed."""
+    clf = interactive(iris)
+    before = state(clf)
+    clf.set_params(query_size=0)
+    with pytest.raises(ValueError, match="'query_size' parameter"):
+        clf.query()
+    clf.set_params(query_size=500)
+    with pytest.raises(ValueError, match=r"fewer than `query_size`=500 \(the default `n`\)"):
+        clf.query()
+    assert_same_state(before, clf)

@@ -9,7 +9,7 @@ from sklearn.base import clone
 from skorch import NeuralNetClassifier
 
 from skralif import ActiveLearningClassifier, RALIFQuery
-from skralif._nets import HeadView
+from skralif._adapter import HeadView
 from skralif.influence import influence_scores
 from skralif.nets import FrozenEncoder, default_net
 from tests.conftest import MLP, assert_close_to_float32, make_net

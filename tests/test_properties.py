@@ -90,7 +90,7 @@ def test_query_accepts_valid_and_rejects_invalid_pools(fitted, digits, X, n):
         assert len(set(idx.tolist())) == len(idx) and idx.min() >= 0 and idx.max() < len(X)
         SCOREBOARD["query: valid input, valid result"] += 1
     else:
-        assert rejected(lambda: fitted.query(X, n=n), ["X_pool", "`n`"],
+        assert rejected(lambda: fitted.query(X, n=n), ["X_pool", "`n`", "`query_size`"],
                         "query"), (X.shape, n)
     assert_same(before, snapshot(fitted, digits[0][:20]))
 

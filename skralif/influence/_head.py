@@ -22,7 +22,7 @@ import warnings
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
-from .._nets import augment
+from .._adapter import augment
 from ._backends import CGInverseHVP
 from ._objectives import HeadObjective
 

@@ -28,8 +28,7 @@ import io
 import torch
 from torch.func import functional_call, grad, jvp, vmap
 
-from .._nets import augment
-from .._pool import as_input, call_module, iter_chunks, n_rows, reading, take_rows
+from .._adapter import as_input, augment, call_module, iter_chunks, n_rows, reading, take_rows
 
 
 class HeadObjective:

@@ -34,8 +34,16 @@ from __future__ import annotations
 import torch
 from torch.func import jvp
 
-from .._nets import HeadView, augment
-from .._pool import as_input, batch_rows, encode, iter_chunks, n_rows, take_rows
+from .._adapter import (
+    HeadView,
+    as_input,
+    augment,
+    batch_rows,
+    iter_chunks,
+    n_rows,
+    pool_features,
+    take_rows,
+)
 from ._head import head_gradient, head_pair_scores, head_proba
 from ._objectives import HeadObjective, ParamObjective
 
@@ -61,7 +69,7 @@ def head_features(estimator, X, *, head=None, batch_size=None) -> torch.Tensor:
     torch.Tensor of shape (n, d)
     """
     view = HeadView.from_estimator(estimator, X, head, features_only=True)
-    return encode(estimator, X, view, batch_rows(estimator, batch_size, n_rows(X)))
+    return pool_features(estimator, X, view, batch_rows(estimator, batch_size, n_rows(X)))
 
 
 def solve(objective, G, backend) -> torch.Tensor:
@@ -187,8 +195,8 @@ class HeadParameters:
         """
         view = HeadView.from_estimator(estimator, X_train, head, data_name="X_train")
         rows = batch_rows(estimator, batch_size, n_rows(X_train))
-        return cls.from_view(view, encode(estimator, X_train, view, rows, "X_train"), damping,
-                             rows)
+        feats = pool_features(estimator, X_train, view, rows, "X_train")
+        return cls.from_view(view, feats, damping, rows)
 
     @property
     def n_classes(self) -> int:

@@ -7,15 +7,18 @@ import numbers
 import numpy as np
 import torch
 
-from .._nets import INFLUENCE_FALLBACK, HeadView, check_class_labels, check_fitted_net
-from .._pool import (
+from .._adapter import (
+    INFLUENCE_FALLBACK,
+    HeadView,
     batch_rows,
+    check_class_labels,
+    check_fitted_net,
     check_values,
-    encode,
     forward,
     iter_chunks,
     n_rows,
     net_dtype,
+    pool_features,
     take_rows,
 )
 from .._validation import check_rows
@@ -189,14 +192,14 @@ def _head_scores(net, X_tr, y_tr, X_ev, y_ev, X_c, y_c, damping, backend, batch_
     view = HeadView.from_net(net, take_rows(X_tr, slice(0, 2)), head,
                              fallback=INFLUENCE_FALLBACK, data_name="X_train")
     C = view.n_classes
-    feats_tr = encode(net, X_tr, view, batch_size, "X_train")
+    feats_tr = pool_features(net, X_tr, view, batch_size, "X_train")
     _labels(y_tr, len(feats_tr), C, "y_train")
     space = HeadParameters.from_view(view, feats_tr, damping, batch_size)
-    feats_ev = feats_tr if X_ev is X_tr else encode(net, X_ev, view, batch_size, "X_eval")
+    feats_ev = feats_tr if X_ev is X_tr else pool_features(net, X_ev, view, batch_size, "X_eval")
     y_ev = None if y_ev is None else _labels(y_ev, len(feats_ev), C, "y_eval")
     G = space.target_gradient(feats_ev, y_ev)[0] / max(len(feats_ev), 1)
     s = solve(space.objective, G, backend)
-    feats_c = feats_tr if X_c is X_tr else encode(net, X_c, view, batch_size, "X_candidates")
+    feats_c = feats_tr if X_c is X_tr else pool_features(net, X_c, view, batch_size, "X_candidates")
     scores = torch.cat([space.pair_scores(feats_c[sl], s)[0]
                         for sl in iter_chunks(len(feats_c), batch_size)]).cpu().numpy()
     return _select_labels(scores, y_c, C)

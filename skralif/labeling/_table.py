@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets import _number, _read_csv_rows
+from .._csv import parse_number, read_csv_rows
 
 __all__ = ["Table", "read_table"]
 
@@ -90,7 +90,7 @@ def read_table(path, target, *, id_column=None, ignore=()):
     if path.suffix.lower() == ".parquet":
         header, body = _read_parquet_rows(path)
     elif path.suffix.lower() == ".csv":
-        header, body = _read_csv_rows(path)
+        header, body = read_csv_rows(path)
     else:
         raise ValueError(f"DATA {path} must be a .csv or .parquet file; got a "
                          f"{path.suffix or 'suffix-less'} file.")
@@ -152,7 +152,7 @@ def _features(path, header, body, features):
     if not np.isfinite(X32).all():
         r, j = np.argwhere(~np.isfinite(X32))[0]
         line, row = body[r]
-        _number(row[index[j]], path, line, features[j])  # raises, naming the cell
+        parse_number(row[index[j]], path, line, features[j])  # raises, naming the cell
     return X32
 
 

@@ -11,7 +11,7 @@ from sklearn.metrics import cohen_kappa_score
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval
 
-from .._pool import n_rows, predict_proba, split_estimator, take_rows
+from .._adapter import n_rows, predict_proba, split_estimator, take_rows
 from .._validation import positive_int, validate_params
 from ..strategies import RALIFQuery
 from ..strategies._uncertainty import uncertainty

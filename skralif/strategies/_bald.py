@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-from .._pool import forward, iter_chunks, n_rows, pool_map, reading, split_estimator, take_rows
+from .._adapter import forward, iter_chunks, n_rows, pool_map, reading, split_estimator, take_rows
 from .._random import seeded_torch
 from .._validation import positive_int
 from ._base import QueryStrategy

@@ -21,9 +21,9 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 from skorch import NeuralNet
 
-from .._nets import check_fitted_net
-from .._pool import (
+from .._adapter import (
     batch_rows,
+    check_fitted_net,
     check_pool,
     check_values,
     iter_chunks,

@@ -20,8 +20,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from skorch import NeuralNet
 
-from .._nets import HeadView
-from .._pool import encode, is_dask, split_estimator
+from .._adapter import HeadView, is_dask, pool_features, split_estimator
 from .._validation import positive_int
 from ._base import QueryStrategy
 
@@ -56,9 +55,9 @@ class _FeatureSpaceQuery(QueryStrategy):
                     f"one) as `estimator`; got {type(net).__name__}. Use features='input'.")
             view = HeadView.from_estimator(estimator, X_pool, self.head, features_only=True)
             rows = self._batch_rows(estimator, X_pool)
-            pool = encode(estimator, X_pool, view, rows).cpu().numpy()
+            pool = pool_features(estimator, X_pool, view, rows).cpu().numpy()
             labeled = (pool[:0] if X_labeled is None else
-                       encode(estimator, X_labeled, view, rows, "X_labeled").cpu().numpy())
+                       pool_features(estimator, X_labeled, view, rows, "X_labeled").cpu().numpy())
         else:
             pool = _flat(X_pool.compute() if is_dask(X_pool) else X_pool)
             labeled = pool[:0] if X_labeled is None else _flat(X_labeled)

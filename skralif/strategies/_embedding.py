@@ -6,8 +6,7 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-from .._nets import HeadView, augment
-from .._pool import encode
+from .._adapter import HeadView, augment, pool_features
 from .._validation import positive_int
 from ..influence._head import head_proba, head_residuals
 from ._base import QueryStrategy, euclidean_to, kmeans_pp, nearest_distance, top_n
@@ -58,11 +57,11 @@ class CoresetQuery(QueryStrategy):
     def _distances(self, estimator, X_pool, X_labeled):
         view = HeadView.from_estimator(estimator, X_pool, self.head, features_only=True)
         rows = self._batch_rows(estimator, X_pool)
-        feats = encode(estimator, X_pool, view, rows)
+        feats = pool_features(estimator, X_pool, view, rows)
         if X_labeled is None:
             labeled = feats[:0]
         else:
-            labeled = encode(estimator, X_labeled, view, rows, "X_labeled")
+            labeled = pool_features(estimator, X_labeled, view, rows, "X_labeled")
         return feats, nearest_distance(feats, labeled)
 
     def _select(self, estimator, X_pool, n, X_labeled, y_labeled):
@@ -119,7 +118,7 @@ class BADGEQuery(QueryStrategy):
 
     def _embedding(self, estimator, X_pool):
         view = HeadView.from_estimator(estimator, X_pool, self.head)
-        feats = encode(estimator, X_pool, view, self._batch_rows(estimator, X_pool))
+        feats = pool_features(estimator, X_pool, view, self._batch_rows(estimator, X_pool))
         W = view.weights()
         P = head_proba(feats, W)
         return head_residuals(P, P.argmax(dim=1), view.binary), augment(feats, W)

@@ -11,13 +11,14 @@ import torch
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
-from .._nets import HeadView, check_class_labels
-from .._pool import (
+from .._adapter import (
+    HeadView,
     block_features,
     block_rows,
-    encode,
+    check_class_labels,
     is_dask,
     iter_chunks,
+    pool_features,
     pool_map,
     split_estimator,
 )
@@ -290,7 +291,7 @@ class RALIFQuery(QueryStrategy):
         backend = self._backend()
         view = HeadView.from_estimator(estimator, X_pool, self.head)
         rows = self._batch_rows(estimator, X_pool)
-        feats_lab = encode(estimator, X_labeled, view, rows, "X_labeled")
+        feats_lab = pool_features(estimator, X_labeled, view, rows, "X_labeled")
         over_pool = self._pool_mapper(estimator, X_pool, view, rows)
         space = HeadParameters.from_view(view, feats_lab, self.damping, block_rows(rows))
         labels = None if y_labeled is None else self._labels(y_labeled, view.n_classes)

@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
 
-from .._pool import block_proba, n_rows, pool_map
+from .._adapter import block_proba, n_rows, pool_map
 from .._validation import positive_int
 from ._base import QueryStrategy
 

@@ -11,7 +11,7 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.preprocessing import StandardScaler
 from skorch import NeuralNetBinaryClassifier
 
-from skralif._nets import HeadView
+from skralif._adapter import HeadView
 from skralif.influence import influence_scores
 from skralif.influence._head import head_gradient, head_proba
 from skralif.influence._objectives import HeadObjective

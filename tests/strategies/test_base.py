@@ -81,7 +81,7 @@ def test_fast_predict_proba_matches_skorch(mlp_net, digits):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from skralif._pool import predict_proba
+    from skralif._adapter import predict_proba
     from tests.conftest import MLP, make_net
 
     X, y = digits

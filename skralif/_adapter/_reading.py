@@ -32,8 +32,8 @@ import torch
 from skorch import NeuralNet
 from skorch.utils import to_tensor
 
-from ._validation import check_rows
-from .exceptions import InputTypeError
+from .._validation import check_rows
+from ..exceptions import InputTypeError
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -47,7 +47,7 @@ __all__ = [
     "check_pool",
     "is_dask",
     "pool_map",
-    "encode",
+    "pool_features",
     "block_features",
     "block_proba",
     "predict_proba",
@@ -365,7 +365,7 @@ def block_features(estimator, block, view, batch_size, name="X_pool"):
     """The head's input for one block of raw rows (through a Pipeline's steps).
 
     The net runs ``batch_size`` rows at a time; only the features of the
-    passes are kept. ``view`` is a :class:`~skralif._nets.HeadView`
+    passes are kept. ``view`` is a :class:`~skralif._adapter.HeadView`
     *description* (head name and output kind); the head is looked up again
     here, because in a Dask worker the estimator arrives unpickled with
     modules of its own.
@@ -389,7 +389,7 @@ def block_features(estimator, block, view, batch_size, name="X_pool"):
     return torch.cat(feats)
 
 
-def encode(estimator, X, view, batch_size, name="X_pool"):
+def pool_features(estimator, X, view, batch_size, name="X_pool"):
     """The head's input for every row of ``X`` (an array or a dask array), one tensor."""
     chunks = pool_map(lambda block, _: block_features(estimator, block, view, batch_size, name),
                       X, batch_size)

@@ -1,7 +1,7 @@
 """What skralif knows about a fitted skorch net: is it fitted, where is its head,
 how does its output become a loss, and what are its classes.
 
-Descriptions only; running the net over a pool lives in :mod:`skralif._pool`.
+Descriptions only; running the net over a pool lives in :mod:`skralif._adapter._reading`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,11 @@ import numpy as np
 import torch
 from sklearn.exceptions import NotFittedError
 
-from ._pool import is_dask, split_estimator, take_rows, trace_linears
-from .exceptions import InputTypeError
+from ..exceptions import InputTypeError
+from ._reading import is_dask, split_estimator, take_rows, trace_linears
+
+__all__ = ["check_fitted_net", "STRATEGY_FALLBACK", "INFLUENCE_FALLBACK", "find_head",
+           "HeadView", "augment", "output_kind", "check_class_labels"]
 
 
 def check_fitted_net(net, name: str = "net"):
@@ -122,7 +125,7 @@ def _describe(outputs, out):
 class HeadView:
     """The head of a fitted classifier net and how its output becomes a loss.
 
-    A description only: forward passes over a pool live in :mod:`skralif._pool`.
+    A description only: forward passes over a pool live in :mod:`skralif._adapter._reading`.
 
     Parameters
     ----------
