@@ -324,6 +324,24 @@ def _save(results, folder):
     return [*written, "learning_curves.png"]
 
 
+#: the library's argument names (named in its errors as `name`) as each command's flags
+FLAGS = {
+    "query": {"data": "DATA", "target": "--target", "id_column": "--id", "ignore": "--ignore",
+              "n": "--n", "strategy": "--strategy", "state_dir": "--state", "seed": "--seed",
+              "epochs": "--epochs"},
+    "labelstudio": {"url": "--url", "api_key": "--api-key", "project": "--project",
+                    "n": "--n", "features": "--features", "strategy": "--strategy",
+                    "seed": "--seed", "epochs": "--epochs"},
+}
+
+
+def _as_flags(message, command):
+    """``message`` with the library's `argument` names replaced by the command's flags."""
+    for name, flag in FLAGS.get(command, {}).items():
+        message = message.replace(f"`{name}`", flag)
+    return message
+
+
 def main(argv=None) -> int:
     """Entry point of the ``skralif`` console script (and ``python -m skralif``).
 
@@ -346,7 +364,7 @@ def main(argv=None) -> int:
     # bad input: skralif's own errors and ValueError (scikit-learn's validation too); a
     # bare TypeError is a defect and keeps its traceback
     except (ValueError, SkralifError, OSError) as err:
-        print(f"skralif: error: {err}", file=sys.stderr)
+        print(f"skralif: error: {_as_flags(str(err), args.command)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # at start-up (the imports) too
         print("skralif: interrupted; nothing was written after the interrupt.", file=sys.stderr)

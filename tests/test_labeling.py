@@ -152,7 +152,7 @@ def test_interrupted_training_leaves_the_project_as_it_was(tmp_path, monkeypatch
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("skralif.labeling._project.cross_validated_accuracy", interrupted)
+    monkeypatch.setattr("skralif.labeling._round.cross_validated_accuracy", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run(data)
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
@@ -180,14 +180,14 @@ def test_parquet(tmp_path):
 
 
 @pytest.mark.parametrize("change, message", [
-    (dict(target="nope"), "--target 'nope' is not a column of"),
-    (dict(id_column="nope"), "--id 'nope' is not a column of"),
+    (dict(target="nope"), "`target` 'nope' is not a column of"),
+    (dict(id_column="nope"), "`id_column` 'nope' is not a column of"),
     (dict(ignore=[]), "not numeric: 'note' (line 2: 'bottle 0'). Drop them from the features "
-                      "with --ignore note"),
-    (dict(n=0), "--n must be a positive integer; got 0"),
-    (dict(epochs=-1), "--epochs must be a positive integer; got -1"),
-    (dict(strategy="best"), "--strategy 'best' is not a strategy; choose from"),
-    (dict(id_column="label"), "--id and --target name the same column"),
+                      "with `ignore` note"),
+    (dict(n=0), "`n` must be a positive integer; got 0"),
+    (dict(epochs=-1), "`epochs` must be a positive integer; got -1"),
+    (dict(strategy="best"), "`strategy` 'best' is not a strategy; choose from"),
+    (dict(id_column="label"), "`id_column` and `target` name the same column"),
 ])
 def test_bad_options_are_named_before_anything_is_created(tmp_path, change, message):
     data = write(tmp_path / "wine.csv", {})
@@ -238,12 +238,26 @@ def test_other_files_and_state_folders(tmp_path, capsys):
         query_file(tmp_path / "wine.tsv", "label")
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["--target", "nope", "--id", "name"], "--target 'nope' is not a column of"),
+    (["--target", "label", "--id", "label"], "--id and --target name the same column"),
+    (["--target", "label", "--id", "name", "--ignore", "f0"], "with --ignore note"),
+])
+def test_the_command_line_names_its_flags_where_the_library_names_arguments(
+        tmp_path, capsys, argv, message):
+    """Issue 21: library errors named command-line flags; the CLI now translates."""
+    data = write(tmp_path / "wine.csv", {})
+    assert main(["query", str(data), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "`" not in err.split(str(data))[0], err
+
+
 def test_the_project_must_stay_the_same(tmp_path):
     data = write(tmp_path / "wine.csv", {})
     run(data)
-    with pytest.raises(ValueError, match="is the project of --target 'label'; got --target"):
+    with pytest.raises(ValueError, match="is the project of `target` 'label'; got `target`"):
         query_file(data, "f0", id_column="name", ignore=["note", "label"])
-    with pytest.raises(ValueError, match="is the project of --ignore"):
+    with pytest.raises(ValueError, match="is the project of `ignore`"):
         run(data, ignore=["note", "f3"])
     text = data.read_text().splitlines()
     data.write_text("\n".join([text[0] + ",f13"] + [line + ",1" for line in text[1:]]))

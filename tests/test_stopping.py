@@ -264,3 +264,42 @@ def test_predicted_loss_reduction_clone_and_pickle(confident_net, digits):
     assert again.reductions_ == criterion.reductions_
     again.update(confident_net, X[300:500], X_labeled=X[:300], y_labeled=y[:300], n=5)
     assert again.values_[-1] == pytest.approx(1.0)  # the same model: the same reduction
+
+
+@pytest.mark.parametrize("make", [
+    lambda: StabilizingPredictions(threshold=0.99, window=3, stop_set_size=40),
+    lambda: ClassificationChange(stop_set_size=20, random_state=0),
+    lambda: OverallUncertainty(threshold=0.05),
+], ids=["stabilizing", "change", "uncertainty"])
+def test_state_survives_json_and_continues_as_if_uninterrupted(make):
+    """Issue 21: the labeling workflow wrote a criterion's fitted attributes from outside;
+    the state now goes out and back in through the criterion's own methods."""
+    import json
+
+    sequence = models(A, B, A, A, A, A)
+    whole = make()
+    expected = run(whole, sequence)
+    first = make()
+    run(first, sequence[:3])
+    resumed = make().set_state(json.loads(json.dumps(first.get_state())))
+    assert resumed.stop_ == first.stop_
+    assert run(resumed, sequence[3:]) == expected[3:]
+    np.testing.assert_array_equal(resumed.values_, whole.values_)
+
+
+@pytest.mark.parametrize("state, match", [
+    (None, "must be a dict with a list under 'values'"),
+    ({"values": "high"}, "must be a dict with a list under 'values'"),
+    ({"values": [0.5, "x"]}, r"must hold numbers or None; got 'x'"),
+    ({"values": [], "weights": [1]}, r"keys \['weights'\] that StabilizingPredictions"),
+    ({"values": [], "stop_set": [1, 2]}, r"`state\['stop_set'\]` must be rows of numbers"),
+    ({"values": [], "stop_set": [[1.0], [2.0]], "predictions": [0]},
+     r"one label per row of `state\['stop_set'\]`"),
+])
+def test_a_bad_state_is_refused_and_changes_nothing(state, match):
+    criterion = StabilizingPredictions(stop_set_size=40)
+    run(criterion, models(A, B))
+    before = criterion.get_state()
+    with pytest.raises(ValueError, match=match):
+        criterion.set_state(state)
+    assert criterion.get_state() == before

@@ -10,7 +10,7 @@ from numbers import Real
 import numpy as np
 
 from .. import __version__
-from ._round import check_options, cross_validated_accuracy, propose
+from ._round import check_options, run_round
 
 __all__ = ["SyncReport", "sync_label_studio"]
 
@@ -146,12 +146,8 @@ def sync_label_studio(url, api_key, project, *, n=20, features=None, strategy="r
     k = 1 + max((int(m.group(1)) for p in earlier if (m := _ROUND.match(_version(p)))),
                 default=0)
 
-    proposal = propose(X, y, n, strategy=strategy, seed=seed, epochs=epochs)
-    labeled = np.flatnonzero([v is not None for v in y])
-    cv, folds = (float("nan"), 0)
-    if proposal.learner is not None:
-        cv, folds = cross_validated_accuracy(X[labeled], y[labeled].tolist(), seed=seed,
-                                             epochs=epochs)
+    done = run_round(X, y, n, strategy=strategy, seed=seed, epochs=epochs)
+    proposal = done.proposal
     version = f"{VERSION_PREFIX} {__version__} {proposal.strategy} round {k}"
     predictions = _predictions(tasks, proposal, control, version)
     if predictions:
@@ -162,26 +158,18 @@ def sync_label_studio(url, api_key, project, *, n=20, features=None, strategy="r
     for prediction_id in old:
         _call(lambda i=prediction_id: ls.predictions.delete(i), url, project)
 
-    values, counts = np.unique(np.array([str(v) for v in y[labeled]]), return_counts=True)
-    per_class = dict(zip(values.tolist(), counts.tolist(), strict=True))
+    per_class = done.labeled_per_class
     proposed = [tasks[i].id for i in proposal.picks]
-    lines = [f"Label Studio project {project}, round {k}: {len(labeled)} of {len(tasks)} tasks "
-             "labeled" + (f" ({', '.join(f'{c}: {m}' for c, m in per_class.items())})."
-                          if per_class else "."),
-             f"Features: {', '.join(names)}."]
-    if proposal.learner is None:
-        lines.append("Fewer than two choices have labels, so no model is trained yet: "
-                     "TypiClust (label-free) ranked the tasks.")
-    else:
-        lines.append(f"Cross-validated accuracy on the labeled tasks: {cv:.3f} ({folds}-fold)."
-                     if np.isfinite(cv) else
-                     "Cross-validated accuracy: n/a (a choice has a single label).")
+    lines = [f"Label Studio project {project}, round {k}: {done.n_labeled} of {len(tasks)} "
+             "tasks labeled" + (f" ({', '.join(f'{c}: {m}' for c, m in per_class.items())})."
+                                if per_class else "."),
+             f"Features: {', '.join(names)}.", *done.model_lines("tasks", "choices")]
     lines.append(f"Wrote {len(predictions)} predictions as model version {version!r} "
                  f"(removed {len(old)} earlier skralif predictions). Sort tasks by prediction "
                  f"score, descending, to label in {proposal.strategy}'s order; its next "
                  f"{len(proposed)}: task ids {', '.join(map(str, proposed))}.")
-    return SyncReport(k, version, len(labeled), per_class, proposed, len(predictions),
-                      len(old), cv, lines)
+    return SyncReport(k, version, done.n_labeled, per_class, proposed, len(predictions),
+                      len(old), done.cv_accuracy, lines)
 
 
 def _predictions(tasks, proposal, control, version):
@@ -213,7 +201,7 @@ def _client(url, api_key):
         raise ValueError("Label Studio sync needs the official SDK: pip install "
                          "'skralif[labelstudio]' (label-studio-sdk).") from err
     if not api_key:
-        raise ValueError("No Label Studio API key: pass --api-key or set LABEL_STUDIO_API_KEY "
+        raise ValueError("No Label Studio API key: pass `api_key` or set LABEL_STUDIO_API_KEY "
                          "(Account & Settings > Legacy Token).")
     return LabelStudio(base_url=url, api_key=api_key)
 
@@ -279,7 +267,7 @@ def _feature_fields(tasks, features, project):
             for name in names:
                 if name not in task.data:
                     raise ValueError(f"Task {task.id} of project {project} has no data field "
-                                     f"{name!r} (--features); its fields: {sorted(task.data)}.")
+                                     f"{name!r} (`features`); its fields: {sorted(task.data)}.")
         return names
     common = set(tasks[0].data)
     for task in tasks[1:]:
@@ -294,7 +282,7 @@ def _feature_fields(tasks, features, project):
         f"Project {project}'s tasks have no field that is a number in every task, and "
         + (f"{len(vectors)} list-of-numbers fields {vectors}" if vectors else
            "no field holding a list of numbers")
-        + f"; name the feature fields with --features (fields: {sorted(common)}).")
+        + f"; name the feature fields with `features` (fields: {sorted(common)}).")
 
 
 def _row(task, names):

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..stopping import StabilizingPredictions
-from ._round import check_options, cross_validated_accuracy, propose
+from ._round import check_options, run_round
 from ._state import FORMAT, STATE_FILE, load_state, save_json, write_atomically
 from ._table import read_table
 
@@ -56,7 +56,7 @@ class QueryReport:
 
 
 def default_state_dir(data):
-    """The state folder of ``data`` when ``--state`` is not given.
+    """The state folder of ``data`` when ``state_dir`` (``--state``) is not given.
 
     Parameters
     ----------
@@ -122,8 +122,8 @@ def query_file(data, target, *, id_column=None, ignore=(), n=20, strategy="ralif
         For a bad option, file or state folder (naming it), before any training.
     """
     data = Path(data)
-    check_options(positive=[("--n", n), ("--epochs", epochs)], non_negative=[("--seed", seed)],
-                  strategy=("--strategy", strategy))
+    check_options(positive=[("`n`", n), ("`epochs`", epochs)], non_negative=[("`seed`", seed)],
+                  strategy=("`strategy`", strategy))
     folder = default_state_dir(data) if state_dir is None else Path(state_dir)
     state = load_state(folder)
     table = read_table(data, target, id_column=id_column, ignore=tuple(ignore))
@@ -162,21 +162,17 @@ class _Round:
                                self.folder / TO_LABEL, lines)
         k = len(rounds) + 1
         opts = self.options
-        proposal = propose(self.table.X, self.table.y, opts["n"], pending=pending,
-                           strategy=opts["strategy"], seed=opts["seed"], epochs=opts["epochs"])
-        cv, folds = (float("nan"), 0)
-        stopping = None
-        if proposal.learner is not None:
-            cv, folds = cross_validated_accuracy(
-                self.table.X[self.labeled], self.table.y[self.labeled].tolist(),
-                seed=opts["seed"], epochs=opts["epochs"])
-            stopping = self._update_stopping(proposal)
+        done = run_round(self.table.X, self.table.y, opts["n"], pending=pending,
+                         strategy=opts["strategy"], seed=opts["seed"], epochs=opts["epochs"])
+        proposal = done.proposal
+        stopping = None if proposal.learner is None else self._update_stopping(proposal)
         record = {
             "round": k, "at": datetime.now(UTC).isoformat(timespec="seconds"), **opts,
-            "strategy": proposal.strategy, "n_labeled": len(self.labeled),
-            "labeled_per_class": self._per_class(),
+            "strategy": proposal.strategy, "n_labeled": done.n_labeled,
+            "labeled_per_class": done.labeled_per_class,
             "proposed": [self.table.ids[i] for i in proposal.picks],
-            "came_back_labeled": None, "cv_accuracy": cv, "cv_folds": folds,
+            "came_back_labeled": None, "cv_accuracy": done.cv_accuracy,
+            "cv_folds": done.cv_folds,
             "stopping_value": None if stopping is None else stopping.values_[-1],
             "should_stop": bool(stopping is not None and stopping.stop_),
         }
@@ -185,7 +181,7 @@ class _Round:
         model = self._save_model(proposal.learner)
         self.state.update(rounds=[*rounds, record], labeled_ids=self.labeled_ids, model=model)
         save_json(self.folder / STATE_FILE, self.state)  # last: the round now counts
-        lines += self._summary_lines(record, proposal, stopping, pending, to_label)
+        lines += self._summary_lines(record, done, stopping, pending, to_label)
         return QueryReport(k, True, record["proposed"], [self.table.ids[i] for i in pending],
                            to_label, lines)
 
@@ -225,35 +221,32 @@ class _Round:
                          "proposals.")
         return lines
 
-    def _per_class(self):
-        values, counts = np.unique(np.array([str(v) for v in self.table.y[self.labeled]]),
-                                   return_counts=True)
-        return dict(zip(values.tolist(), counts.tolist(), strict=True))
-
     def _update_stopping(self, proposal):
-        """StabilizingPredictions, its stop set kept by id across runs."""
+        """StabilizingPredictions, continued through its own state; the stop set is kept
+        by id across runs (rows may move in the file)."""
         saved = self.state.get("stopping") or {}
         criterion = StabilizingPredictions(random_state=self.options["seed"])
-        X_pool = self.table.X[proposal.rows]
         if saved.get("stop_set"):
             keep = [j for j, i in enumerate(saved["stop_set"]) if i in self.position]
             ids = [saved["stop_set"][j] for j in keep]
-            criterion.stop_set_ = self.table.X[[self.position[i] for i in ids]]
+            resumed = {"values": saved["values"],
+                       "stop_set": self.table.X[[self.position[i] for i in ids]]}
             if saved.get("predictions") is not None:
                 # JSON keeps ints and strings; the learner's classes_ are int64 or str
-                criterion.predictions_ = np.array([saved["predictions"][j] for j in keep]) \
+                resumed["predictions"] = np.array([saved["predictions"][j] for j in keep]) \
                     .astype(proposal.learner.classes_.dtype)
-            criterion.values_ = [np.nan if v is None else v for v in saved["values"]]
         else:
             rng = np.random.default_rng(self.options["seed"])
             size = min(STOP_SET_SIZE, len(proposal.rows))
             ids = [self.table.ids[i] for i in np.sort(rng.choice(proposal.rows, size,
                                                                    replace=False))]
-            criterion.stop_set_ = self.table.X[[self.position[i] for i in ids]]
-        criterion.update(proposal.learner, X_pool)
+            resumed = {"values": [], "stop_set": self.table.X[[self.position[i] for i in ids]]}
+        criterion.set_state(resumed)
+        criterion.update(proposal.learner, self.table.X[proposal.rows])
+        state = criterion.get_state()
+        state.pop("stop_set")
         self.state["stopping"] = {"criterion": "StabilizingPredictions", "stop_set": ids,
-                                  "predictions": criterion.predictions_.tolist(),
-                                  "values": criterion.values_}
+                                  **state}
         return criterion
 
     def _save_model(self, learner):
@@ -292,19 +285,13 @@ class _Round:
                              *[t.cells[row][i] for i in own_index]])
         return out.getvalue()
 
-    def _summary_lines(self, record, proposal, stopping, pending, to_label):
-        t, k = self.table, record["round"]
+    def _summary_lines(self, record, done, stopping, pending, to_label):
+        t, k, proposal = self.table, record["round"], done.proposal
         per_class = ", ".join(f"{c}: {m}" for c, m in record["labeled_per_class"].items())
         lines = [f"Round {k} of {t.path.name}: {len(self.labeled):,} of {len(t.ids):,} rows "
-                 f"labeled" + (f" ({per_class})." if per_class else ".")]
-        if proposal.learner is None:
-            lines.append("Fewer than two classes have labels, so no model is trained yet: "
-                         "TypiClust (label-free) picked typical rows of uncovered clusters.")
-        else:
-            cv = record["cv_accuracy"]
-            lines.append(f"Cross-validated accuracy on the labeled rows: {cv:.3f} "
-                         f"({record['cv_folds']}-fold)." if np.isfinite(cv) else
-                         "Cross-validated accuracy: n/a (a class has a single label).")
+                 f"labeled" + (f" ({per_class})." if per_class else "."),
+                 *done.model_lines()]
+        if stopping is not None:
             value = stopping.values_[-1]
             lines.append(
                 "Stopping (StabilizingPredictions: kappa between this round's and the last "
@@ -330,13 +317,13 @@ def _ids_text(ids, limit=10):
 def _check_same_project(state, settings, folder):
     """The file's columns and the options that define the project must not change."""
     saved = state["settings"]
-    for key, option in [("target", "--target"), ("id", "--id"), ("ignore", "--ignore")]:
+    for key, option in [("target", "`target`"), ("id", "`id_column`"), ("ignore", "`ignore`")]:
         if saved.get(key) != settings[key]:
             raise ValueError(f"{folder} is the project of {option} {saved.get(key)!r}; got "
                              f"{option} {settings[key]!r}. Use the same options, or another "
-                             "--state folder for a new project.")
+                             "`state_dir` folder for a new project.")
     if saved.get("features") != settings["features"]:
         raise ValueError(f"The feature columns changed since the last round: {folder} was made "
                          f"with {saved.get('features')}, the file now has "
-                         f"{settings['features']}. Restore the columns, --ignore the new ones, "
-                         "or start a new project with another --state folder.")
+                         f"{settings['features']}. Restore the columns, `ignore` the new ones, "
+                         "or start a new project with another `state_dir` folder.")

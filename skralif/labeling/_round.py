@@ -14,7 +14,8 @@ from ..evaluation import STRATEGIES, make_strategy
 from ..nets import default_net
 from ..strategies import TypiClustQuery
 
-__all__ = ["Proposal", "propose", "cross_validated_accuracy", "check_options"]
+__all__ = ["Proposal", "Round", "run_round", "propose", "cross_validated_accuracy",
+           "check_options"]
 
 #: the cold-start strategy, used until two classes have labels
 COLD_STRATEGY = "typiclust"
@@ -49,6 +50,67 @@ class Proposal:
     probability: np.ndarray | None
     strategy: str
     learner: ActiveLearningClassifier | None
+
+
+@dataclass
+class Round:
+    """One labeling round, the same for a file project and a Label Studio project.
+
+    Attributes
+    ----------
+    proposal : Proposal
+        What the round proposes.
+    n_labeled : int
+        Labeled rows (or tasks).
+    labeled_per_class : dict
+        Their count per class, the labels as strings.
+    cv_accuracy : float
+        Cross-validated accuracy on the labeled rows (NaN when n/a).
+    cv_folds : int
+        Its folds (0 when n/a).
+    """
+
+    proposal: Proposal
+    n_labeled: int
+    labeled_per_class: dict
+    cv_accuracy: float
+    cv_folds: int
+
+    def model_lines(self, rows="rows", classes="classes"):
+        """The summary's lines about the model, with the workflow's nouns.
+
+        Parameters
+        ----------
+        rows : str, default="rows"
+            What is labeled ("rows", "tasks").
+        classes : str, default="classes"
+            What a label is ("classes", "choices").
+
+        Returns
+        -------
+        list of str
+        """
+        if self.proposal.learner is None:
+            return [f"Fewer than two {classes} have labels, so no model is trained yet: "
+                    f"TypiClust (label-free) picked typical {rows} of uncovered clusters."]
+        if not np.isfinite(self.cv_accuracy):
+            return [f"Cross-validated accuracy: n/a (a {classes[:-1]} has a single label)."]
+        return [f"Cross-validated accuracy on the labeled {rows}: {self.cv_accuracy:.3f} "
+                f"({self.cv_folds}-fold)."]
+
+
+def run_round(X, y, n, *, pending=(), strategy="ralif", seed=0, epochs=60):
+    """:func:`propose` (same parameters), then the accuracy of the round's model on the
+    labeled rows: the one round a file project and a Label Studio project both run."""
+    proposal = propose(X, y, n, pending=pending, strategy=strategy, seed=seed, epochs=epochs)
+    labeled = np.flatnonzero([v is not None for v in y])
+    values, counts = np.unique(np.array([str(v) for v in y[labeled]]), return_counts=True)
+    per_class = dict(zip(values.tolist(), counts.tolist(), strict=True))
+    cv, folds = float("nan"), 0
+    if proposal.learner is not None:
+        cv, folds = cross_validated_accuracy(X[labeled], y[labeled].tolist(), seed=seed,
+                                             epochs=epochs)
+    return Round(proposal, len(labeled), per_class, cv, folds)
 
 
 def make_estimator(epochs, hidden_units=(128, 128)):

@@ -35,7 +35,7 @@ def load_state(folder):
         When ``folder`` is a file, or its state file is not one skralif wrote.
     """
     if folder.exists() and not folder.is_dir():
-        raise ValueError(f"--state {folder} is a file; it must be a folder (created if "
+        raise ValueError(f"`state_dir` {folder} is a file; it must be a folder (created if "
                          "missing).")
     path = folder / STATE_FILE
     if not path.exists():
@@ -44,12 +44,12 @@ def load_state(folder):
         state = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ValueError(f"{path} is not a skralif state file ({err}); move it away to start "
-                         "over, or pass another --state folder.") from err
+                         "over, or pass another `state_dir` folder.") from err
     keys = {"skralif_state", "data", "settings", "rounds"}
     if not isinstance(state, dict) or not keys <= set(state):
         raise ValueError(f"{path} is not a skralif state file (it lacks "
                          f"{sorted(keys - set(state) if isinstance(state, dict) else keys)}); "
-                         "move it away to start over, or pass another --state folder.")
+                         "move it away to start over, or pass another `state_dir` folder.")
     if state["skralif_state"] != FORMAT:
         raise ValueError(f"{path} has state format {state['skralif_state']!r}; this skralif "
                          f"reads format {FORMAT}.")

@@ -28,7 +28,7 @@ class Table:
         Each row's line in the file (CSV), or its row number plus 2 (Parquet:
         as if it had a header line).
     id_name : str
-        The ``--id`` column, or ``"row"`` (ids are then row numbers from 0).
+        The ``id_column`` column, or ``"row"`` (ids are then row numbers from 0).
     ids : list
         One id per row, unique: ``str`` from the id column, ``int`` row numbers.
     features : list of str
@@ -97,17 +97,17 @@ def read_table(path, target, *, id_column=None, ignore=()):
     if len(set(header)) != len(header):
         twice = sorted({c for c in header if header.count(c) > 1})
         raise ValueError(f"{path}: the header repeats column(s) {twice}; names must be unique.")
-    for option, name in [("--target", target), ("--id", id_column), *[("--ignore", c)
+    for option, name in [("`target`", target), ("`id_column`", id_column), *[("`ignore`", c)
                                                                        for c in ignore]]:
         if name is not None and name not in header:
             raise ValueError(f"{option} {name!r} is not a column of {path}; its columns: "
                              f"{header}.")
     if id_column == target:
-        raise ValueError(f"--id and --target name the same column {target!r}.")
+        raise ValueError(f"`id_column` and `target` name the same column {target!r}.")
     features = [c for c in header if c not in {target, id_column, *ignore}]
     if not features:
         raise ValueError(f"{path} has no feature column left besides the target, the id and "
-                         "the --ignore columns.")
+                         "the `ignore` columns.")
     X = _features(path, header, body, features)
     lines = [line for line, _ in body]
     cells = [row for _, row in body]
@@ -135,7 +135,7 @@ def _features(path, header, body, features):
             text = row[i].strip()
             if not text:
                 raise ValueError(f"{path}, line {line}, column {c!r}: the cell is empty; every "
-                                 "feature needs a value (fill it, or pass --ignore "
+                                 "feature needs a value (fill it, or pass `ignore` "
                                  f"{c!r} to leave the column out).")
             try:
                 X[r, j] = float(text)
@@ -145,7 +145,7 @@ def _features(path, header, body, features):
         examples = "; ".join(f"{c!r} (line {line}: {text!r})" for c, (line, text) in bad.items())
         raise ValueError(
             f"{path}: feature columns must be numeric; not numeric: {examples}. Drop them from "
-            f"the features with --ignore {' '.join(bad)} (they are still copied to "
+            f"the features with `ignore` {' '.join(bad)} (they are still copied to "
             "to_label.csv).")
     with np.errstate(over="ignore", invalid="ignore"):
         X32 = X.astype(np.float32)
@@ -163,8 +163,8 @@ def _ids(path, body, index, name):
     for line, row in body:
         value = row[index].strip()
         if not value:
-            raise ValueError(f"{path}, line {line}: the --id column {name!r} is empty; every "
-                             "row needs an id.")
+            raise ValueError(f"{path}, line {line}: the `id_column` column {name!r} is empty; "
+                             "every row needs an id.")
         if value in seen:
             raise ValueError(f"{path}, lines {seen[value]} and {line}: id {value!r} of column "
                              f"{name!r} appears twice; ids must be unique.")

@@ -77,6 +77,69 @@ class StoppingCriterion(BaseEstimator, metaclass=ABCMeta):
         self.stop_ = bool(self._decide(np.asarray(self.values_, dtype=float)))
         return value
 
+    #: fitted arrays, besides ``values_``, that the criterion's state holds
+    _state_arrays: tuple = ()
+
+    def get_state(self):
+        """The fitted state as plain Python values (lists, floats, None), for JSON.
+
+        Returns
+        -------
+        state : dict
+            ``"values"`` (``values_``, NaN as None) and, for criteria that keep them,
+            their fitted arrays by name without the trailing underscore (for
+            instance ``"stop_set"`` and ``"predictions"``). A criterion never
+            updated gives ``{"values": []}``.
+        """
+        state = {"values": [None if not np.isfinite(v) else float(v)
+                            for v in getattr(self, "values_", [])]}
+        for name in self._state_arrays:
+            if hasattr(self, name):
+                state[name.rstrip("_")] = np.asarray(getattr(self, name)).tolist()
+        return state
+
+    def set_state(self, state):
+        """Continue from a state :meth:`get_state` returned (perhaps read from JSON).
+
+        Validated whole before anything is set: a state that raises leaves the
+        criterion as it was. ``stop_`` is decided again from the values.
+
+        Parameters
+        ----------
+        state : dict
+            ``"values"``: a list of numbers or None; optional fitted arrays by name
+            (see :meth:`get_state`).
+
+        Returns
+        -------
+        self : StoppingCriterion
+        """
+        if not isinstance(state, dict) or not isinstance(state.get("values"), list):
+            raise ValueError(f"`state` must be a dict with a list under 'values' (what "
+                             f"get_state returns); got {_short(state)}.")
+        known = {name.rstrip("_") for name in self._state_arrays}
+        unknown = sorted(set(state) - known - {"values"})
+        if unknown:
+            raise ValueError(f"`state` has keys {unknown} that {type(self).__name__} does not "
+                             f"keep; it keeps 'values' and {sorted(known)}.")
+        values = []
+        for v in state["values"]:
+            if v is not None and (isinstance(v, bool) or not isinstance(v, Real)):
+                raise ValueError(f"`state['values']` must hold numbers or None; got {v!r}.")
+            values.append(float("nan") if v is None else float(v))
+        arrays = {name: np.asarray(state[name.rstrip("_")]) for name in self._state_arrays
+                  if name.rstrip("_") in state}
+        self._check_state_arrays(arrays, len(values))
+        for name in self._state_arrays:
+            self.__dict__.pop(name, None)
+        self.__dict__.update(arrays)
+        self.values_ = values
+        self.stop_ = bool(values) and bool(self._decide(np.asarray(values, dtype=float)))
+        return self
+
+    def _check_state_arrays(self, arrays, n_values):
+        """Refuse fitted arrays that do not fit together (subclasses that keep some)."""
+
     @abstractmethod
     def _measure(self, estimator, X_pool, X_labeled, y_labeled, n) -> float:
         """The value of one round."""
@@ -90,6 +153,20 @@ class _StopSetCriterion(StoppingCriterion):
     """Compares successive models' predictions on a fixed *stop set*: pool rows drawn at
     the first update and kept (Bloodgood and Vijay-Shanker, 2009), so every round is
     measured on the same rows whether or not they have been labeled since."""
+
+    _state_arrays = ("stop_set_", "predictions_")
+
+    def _check_state_arrays(self, arrays, n_values):
+        stop_set, predictions = arrays.get("stop_set_"), arrays.get("predictions_")
+        if stop_set is not None and (stop_set.ndim < 2 or stop_set.dtype.kind not in "biuf"):
+            raise ValueError(f"`state['stop_set']` must be rows of numbers (2-D or more); got "
+                             f"shape {stop_set.shape} and dtype {stop_set.dtype}.")
+        if predictions is not None and (stop_set is None or predictions.ndim != 1
+                                        or len(predictions) != len(stop_set)):
+            raise ValueError(
+                "`state['predictions']` must hold one label per row of `state['stop_set']`; "
+                f"got {predictions.shape} for "
+                f"{None if stop_set is None else len(stop_set)} rows.")
 
     def _stop_set_labels(self, estimator, X_pool):
         if not hasattr(self, "stop_set_"):
@@ -302,6 +379,7 @@ class PredictedLossReduction(StoppingCriterion):
     """
 
     needs_net = True
+    _state_arrays = ("reductions_",)
 
     _parameter_constraints: dict = {
         "threshold": [Interval(Real, 0, None, closed="left")],
@@ -346,3 +424,7 @@ def predicted_labels(estimator, X) -> np.ndarray:
         return np.asarray(classes)[index]
     return index
 
+
+def _short(value, limit=80):
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
