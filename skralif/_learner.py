@@ -10,14 +10,15 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, _fit_context, clone
 from sklearn.exceptions import NotFittedError
-from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
 from ._adapter import check_pool, is_dask
+from ._initial import fitted_preprocessing, initial_draw, initial_query, initial_scores
 from ._labels import check_fit_labels, check_teach_labels, encode_labels
+from ._pool_rows import check_not_taught, match_rows
 from ._training import (
     check_strategies_fit,
     net_classes,
@@ -73,9 +74,11 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         sees ``X`` through the preprocessing steps of a Pipeline
         ``estimator``, fitted on all of ``X`` (no label is used). Simulated
         mode: it picks the ``initial_size`` initial rows. Interactive mode:
-        :meth:`fit` accepts a ``y`` with every label missing, :meth:`query`
-        then proposes the first batch with it, and the first :meth:`teach`
-        trains the first model; from then on ``query_strategy`` queries.
+        while the labels hold fewer than two classes (none at all
+        included) no model is trained, :meth:`query` proposes with it
+        (the labeled rows count as covered), and the :meth:`teach` that
+        brings a second class trains the first model; from then on
+        ``query_strategy`` queries.
         None keeps the stratified draw of simulated mode: stratified when
         every class has at least two rows and ``initial_size`` is at least
         the number of classes, which *peeks at the oracle's labels* (a real
@@ -139,8 +142,8 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         in interactive mode), ``pool_accuracy`` (simulated mode: accuracy
         on the labelable rows not yet revealed; NaN otherwise) and
         ``stopping_value`` (the stopping criterion's value; NaN without one).
-        An interactive session started with no label has no record until the
-        first :meth:`teach`.
+        An interactive session has no record until its first model (labels of
+        two classes, with an ``initial_strategy``).
 
     Examples
     --------
@@ -312,8 +315,8 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         warn_module_instance(self.estimator)
         user = net_classes(self.estimator)
         self.classes_ = np.unique(y[~missing]) if user is None else user
-        if self.n_queries == 0 and missing.all():
-            self._start_cold(X, y)
+        if self.n_queries == 0 and self._is_cold(y[~missing]):
+            self._start_cold(X, y, missing)
             yield self
         elif self.n_queries == 0:
             self._fit_interactive(X, y, missing)
@@ -346,30 +349,27 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
                      labeled_iter=np.where(missing, -1, 0), classes=self.classes_, n_iter=0,
                      record=_record(0, len(labeled), seconds), stopping=self.stopping_criterion_)
 
-    def _start_cold(self, X, y):
-        """An interactive session with no label yet: no model until the first teach."""
-        self._cold_steps = self._fitted_preprocessing(X)
+    def _is_cold(self, y_labeled):
+        """Whether no model can rank a pool yet and the initial strategy proposes: labels
+        of fewer than two classes, with an ``initial_strategy`` given."""
+        return self.initial_strategy is not None and len(np.unique(y_labeled)) < 2
+
+    def _start_cold(self, X, y, missing):
+        """An interactive session without a model: labels of fewer than two classes.
+        The initial strategy proposes until :meth:`teach` brings a second class."""
+        labeled = np.flatnonzero(~missing)
+        self._cold_steps = fitted_preprocessing(self.estimator, X)
         self.termination_condition_, self.history_ = "interactive", []
-        self._commit(estimator=None, X_labeled=X[:0], y_labeled=y[:0],
-                     from_pool=np.zeros(0, dtype=bool), pool_index=np.arange(len(X)),
-                     X_pool=X, labeled_iter=np.full(len(X), -1), classes=self.classes_,
+        self._commit(estimator=None, X_labeled=X[labeled], y_labeled=y[labeled],
+                     from_pool=np.zeros(len(labeled), dtype=bool),
+                     pool_index=np.flatnonzero(missing), X_pool=X[missing],
+                     labeled_iter=np.where(missing, -1, 0), classes=self.classes_,
                      n_iter=0, record=None, stopping=None)
-
-    def _fitted_preprocessing(self, X):
-        """The Pipeline's steps before the classifier, fitted on ``X`` without labels
-        (None without a Pipeline): the space the initial strategy sees."""
-        if not isinstance(self.estimator, Pipeline) or len(self.estimator.steps) < 2:
-            return None
-        return clone(self.estimator[:-1]).fit(X)
-
-    def _initial_query(self, X, n, steps):
-        """``n`` rows of ``X`` chosen by the initial strategy, in the preprocessed space."""
-        Xt = X if steps is None else steps.transform(X)
-        return self.initial_strategy_.query(None, Xt, n)
 
     def _fit_simulated(self, X, y, missing, rng):
         labelable = np.flatnonzero(~missing)
-        labeled = self._initial_draw(X, y, labelable, rng)
+        labeled = initial_draw(X, y, labelable, self.initial_size, rng,
+                               self.initial_strategy_, self.estimator)
         labeled_iter = np.full(len(X), -1)
         labeled_iter[labeled] = 0
         self.history_, self.termination_condition_ = [], "max_queries"
@@ -417,28 +417,6 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         self.history_[-1]["stopping_value"] = value
         self.stopping_criterion_, self.should_stop_ = criterion, criterion.stop_
 
-    def _initial_draw(self, X, y, labelable, rng):
-        size = self.initial_size
-        if isinstance(size, Real) and not isinstance(size, Integral):
-            size = max(1, int(round(size * len(labelable))))
-        if size > len(labelable):
-            raise ValueError(
-                f"`initial_size` must be at most the number of labelable rows "
-                f"({len(labelable):,}); got {size:,}."
-            )
-        if size == len(labelable):
-            return labelable.copy()
-        if self.initial_strategy_ is not None:
-            steps = self._fitted_preprocessing(X)
-            return labelable[self._initial_query(X[labelable], size, steps)]
-        classes, counts = np.unique(y[labelable], return_counts=True)
-        if size >= len(classes) and counts.min() >= 2:
-            from sklearn.model_selection import train_test_split
-
-            return train_test_split(labelable, train_size=size, stratify=y[labelable],
-                                    random_state=rng)[0]
-        return rng.choice(labelable, size, replace=False)
-
     # ------------------------------------------------------------ interactive
     def query(self, X_pool=None, n=None):
         """Indices of the rows to label next, best first.
@@ -455,15 +433,16 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         Returns
         -------
         indices : ndarray of shape (n,)
-            Row indices into ``X_pool`` (or into :attr:`X_pool_`). In a session
-            started with no label, ``initial_strategy`` chooses them until the
-            first :meth:`teach`.
+            Row indices into ``X_pool`` (or into :attr:`X_pool_`). Until a
+            model exists (labels of two classes), ``initial_strategy``
+            chooses them.
         """
         self._check_started()
         X = self.X_pool_ if X_pool is None else self._check_X(X_pool, "X_pool")
         n = self._default_n(len(X)) if n is None else check_n(n, len(X))
-        if not hasattr(self, "estimator_"):  # no label yet: the initial strategy proposes
-            picks = self._initial_query(X, n, self._cold_steps)
+        if not hasattr(self, "estimator_"):  # no model yet: the initial strategy proposes
+            picks = initial_query(self.initial_strategy_, X, n, self._cold_steps,
+                                  self.X_labeled_)
         else:
             self._check_two_classes()
             picks = self._query_rows(self.estimator_, X, n, self.X_labeled_, self.y_labeled_,
@@ -477,8 +456,8 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
 
         The scores :meth:`query` ranks by, before any batch diversity step
         (RALIF, BADGE and core-set pick a diverse batch, not simply the top
-        scores). In a session started with no label, ``initial_strategy``
-        scores until the first :meth:`teach`. Not named ``score_samples``:
+        scores). Until a model exists, ``initial_strategy`` scores. Not
+        named ``score_samples``:
         a row's score depends on the other pool rows (RALIF's target is the
         pool's loss), which scikit-learn's ``score_samples`` contract forbids.
 
@@ -496,9 +475,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         self._check_started()
         X = self.X_pool_ if X_pool is None else self._check_X(X_pool, "X_pool")
         if not hasattr(self, "estimator_"):
-            steps = self._cold_steps
-            return self.initial_strategy_.score_samples(
-                None, X if steps is None else steps.transform(X))
+            return initial_scores(self.initial_strategy_, X, self._cold_steps, self.X_labeled_)
         self._check_two_classes()
         return self.query_strategy_.score_samples(
             self.estimator_, X, X_labeled=self.X_labeled_,
@@ -531,8 +508,8 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         X = self._check_X(X, "X")
         y = check_teach_labels(y, len(X), self.missing_label, self.y_labeled_,
                                net_classes(self.estimator))
-        taken = _match_rows(self.X_pool_, X, prefer=self._last_proposals())
-        self._check_not_taught(X, taken)
+        taken = match_rows(self.X_pool_, X, prefer=self._last_proposals())
+        check_not_taught(X, taken, self.X_labeled_[self._from_pool])
         with self._rollback_on_error():
             first = len(self.y_labeled_) == 0  # a session started with no label
             classes = net_classes(self.estimator)
@@ -540,8 +517,9 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
                 classes = np.unique(y) if first else np.union1d(self.classes_, y)
             X_lab = np.concatenate([self.X_labeled_, X.astype(self.X_labeled_.dtype)])
             y_lab = y if first else np.concatenate([self.y_labeled_, y])
-            estimator, seconds = _timed(self._train, X_lab, y_lab, classes, self.n_iter_ + 1,
-                                        self.__dict__.get("estimator_"))
+            estimator, seconds = (None, 0.0) if self._is_cold(y_lab) else _timed(
+                self._train, X_lab, y_lab, classes, self.n_iter_ + 1,
+                self.__dict__.get("estimator_"))
             keep = np.ones(len(self.X_pool_), dtype=bool)
             keep[taken[taken >= 0]] = False
             labeled_iter = self.labeled_iter_.copy()
@@ -550,7 +528,8 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
                          from_pool=np.concatenate([self._from_pool, taken >= 0]),
                          pool_index=self._pool_index[keep], X_pool=self.X_pool_[keep],
                          labeled_iter=labeled_iter, classes=classes, n_iter=self.n_iter_ + 1,
-                         record=_record(self.n_iter_ + 1, len(y_lab), seconds),
+                         record=None if estimator is None else _record(
+                             self.n_iter_ + 1, len(y_lab), seconds),
                          stopping=self.stopping_criterion_)
         return self
 
@@ -569,8 +548,9 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         self._check_started()
         if not hasattr(self, "estimator_"):
             raise NotFittedError(
-                "This ActiveLearningClassifier has no label yet, so no model to predict "
-                "with: label the rows `query()` proposes and pass them to `teach()` first.")
+                "This ActiveLearningClassifier has no model yet (its labels hold fewer than "
+                "two classes), so nothing to predict with: label the rows `query()` proposes "
+                "and pass them to `teach()` first.")
         return predict_proba_full(self.estimator_, self._check_X(X, "X"), len(self.classes_))
 
     def predict(self, X):
@@ -592,7 +572,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         return hasattr(self, "estimator_")
 
     def _check_started(self):
-        """``fit`` was called (a session with no label yet counts: it can query and teach)."""
+        """``fit`` was called (a session without a model counts: it can query and teach)."""
         if not hasattr(self, "X_pool_"):
             check_is_fitted(self)  # sklearn's own NotFittedError and message
 
@@ -672,27 +652,6 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         pool_id, picks = getattr(self, "_proposed", (None, None))
         return picks if pool_id == id(self.X_pool_) else None
 
-    def _check_not_taught(self, X, taken):
-        """Refuse rows that match no pool row left but a row taught from the stored pool.
-
-        A row's identity is its position in the stored pool, not its values: rows
-        from outside it are new samples even when equal to labeled ones (integer
-        features repeat across distinct samples, issue 22). Only a copy of a row
-        the pool held, once every equal pool row is taught, counts twice.
-        """
-        outside = np.flatnonzero(taken < 0)
-        if len(outside) == 0 or not self._from_pool.any():
-            return
-        again = outside[_match_rows(self.X_labeled_[self._from_pool], X[outside]) >= 0]
-        if len(again):
-            raise ValueError(
-                f"Rows {again[:10].tolist()} of `X` were taken from the stored pool "
-                "(`X_pool_`) by an earlier teach and no equal row is left in it; teaching "
-                "them again would count them twice. Pass only rows not labeled yet; rows "
-                "from outside the stored pool are new samples, equal values or not."
-            )
-
-
 def _record(round_, n_labeled, fit_seconds, pool_accuracy=float("nan")):
     return {"round": round_, "n_labeled": int(n_labeled), "fit_seconds": fit_seconds,
             "query_seconds": float("nan"), "pool_accuracy": pool_accuracy,
@@ -703,23 +662,3 @@ def _timed(fn, *args):
     start = time.perf_counter()
     out = fn(*args)
     return out, time.perf_counter() - start
-
-
-def _match_rows(pool, X, prefer=None) -> np.ndarray:
-    """For each row of ``X``, the position of an equal row of ``pool`` or -1 (each pool
-    row is matched once). Among equal pool rows, positions in ``prefer`` (the last
-    proposals) come first, so duplicated rows are taught where they were proposed."""
-    if len(pool) == 0 or len(X) == 0:
-        return np.full(len(X), -1, dtype=np.int64)
-    where = {}
-    first = [] if prefer is None else [int(i) for i in prefer if 0 <= i < len(pool)]
-    rows = pool.reshape(len(pool), -1)
-    for i in dict.fromkeys(first + list(range(len(pool)))):
-        where.setdefault(rows[i].tobytes(), []).append(i)
-    taken = []
-    for row in np.asarray(X, dtype=pool.dtype).reshape(len(X), -1):
-        positions = where.get(row.tobytes())
-        taken.append(positions.pop(0) if positions else -1)
-    return np.asarray(taken, dtype=np.int64)
-
-

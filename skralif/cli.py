@@ -229,12 +229,10 @@ def run(args) -> int:
     """
     import numpy as np
     from sklearn.model_selection import train_test_split
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     from .datasets import load_dataset
     from .evaluation import run_experiment
-    from .nets import default_net
+    from .nets import scaled_mlp
 
     if "bald" in args.strategies and args.dropout == 0:
         raise ValueError("--strategies bald needs MC dropout: add --dropout 0.2 (it applies "
@@ -256,13 +254,7 @@ def run(args) -> int:
                          "row; the stratified train/test split needs at least two per class.")
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=test_size,
                                                         stratify=y, random_state=0)
-    budget = args.initial_size + args.rounds * args.query_size
-    if budget > len(X_train):
-        raise ValueError(f"--initial-size + --rounds x --query-size ({budget}) exceeds the "
-                         f"{len(X_train)} training rows of {args.dataset}.")
-    estimator = make_pipeline(StandardScaler(), default_net(
-        module__hidden_units=(128, 128), module__dropout=args.dropout,
-        max_epochs=args.epochs, batch_size=64))
+    estimator = scaled_mlp(max_epochs=args.epochs, dropout=args.dropout)
     seeds = args.seeds
     print(f"skralif run: {args.dataset} ({len(X_train)} train / {len(X_test)} test rows), "
           f"{args.initial_size} + {args.rounds} x {args.query_size} labels, "
@@ -326,6 +318,8 @@ def _save(results, folder):
 
 #: the library's argument names (named in its errors as `name`) as each command's flags
 FLAGS = {
+    "run": {"initial_size": "--initial-size", "n_rounds": "--rounds",
+            "query_size": "--query-size", "X_train": "the training split"},
     "query": {"data": "DATA", "target": "--target", "id_column": "--id", "ignore": "--ignore",
               "n": "--n", "strategy": "--strategy", "state_dir": "--state", "seed": "--seed",
               "epochs": "--epochs"},

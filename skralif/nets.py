@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from skorch import NeuralNetClassifier
 
-__all__ = ["MLPModule", "FrozenEncoder", "default_net"]
+__all__ = ["MLPModule", "FrozenEncoder", "default_net", "scaled_mlp"]
 
 
 class MLPModule(torch.nn.Module):
@@ -163,3 +163,37 @@ def default_net(**params) -> NeuralNetClassifier:
     )
     settings.update(params)
     return NeuralNetClassifier(**settings)
+
+
+def scaled_mlp(max_epochs=60, dropout=0.0):
+    """The model the command line trains: a ``StandardScaler`` before a two-layer MLP.
+
+    ``skralif run`` compares strategies with it and ``skralif query`` and
+    ``skralif labelstudio sync`` label with it: :func:`default_net` with two hidden
+    layers of 128 units and mini-batches of 64, behind a scaler (features on their
+    own scales, as user files have them).
+
+    Parameters
+    ----------
+    max_epochs : int, default=60
+        Training epochs every round.
+    dropout : float, default=0.0
+        Dropout of the hidden layers (BALD's MC dropout needs it above 0).
+
+    Returns
+    -------
+    pipeline : sklearn.pipeline.Pipeline
+        Unfitted.
+
+    Examples
+    --------
+    >>> from skralif.nets import scaled_mlp
+    >>> [name for name, _ in scaled_mlp().steps]
+    ['standardscaler', 'neuralnetclassifier']
+    """
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), default_net(
+        module__hidden_units=(128, 128), module__dropout=dropout, max_epochs=max_epochs,
+        batch_size=64))

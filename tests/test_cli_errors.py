@@ -20,7 +20,8 @@ def no_training(monkeypatch):
     def trained(*args, **kwargs):
         raise AssertionError("an experiment started before the input was validated")
 
-    monkeypatch.setattr("skralif.evaluation.run_experiment", trained)
+    # run_experiment itself still runs: it validates its arguments before any run
+    monkeypatch.setattr("skralif.evaluation._experiment._run_one", trained)
 
 
 def fails_in_one_line(argv, capsys, *needles):
@@ -112,7 +113,7 @@ def test_bad_options_are_argparse_errors(tmp_path, capsys, no_training, option, 
 
 @pytest.mark.parametrize("option, needle", [
     (["--test-size", "1790"], "--test-size 1790 leaves"),
-    (["--initial-size", "2000"], "exceeds the"),
+    (["--initial-size", "2000"], "--initial-size + --rounds x --query-size (2160) exceeds"),
     (["--strategies", "bald"], "--strategies bald needs MC dropout: add --dropout 0.2"),
     (["--dataset", "nowhere.csv"], "`dataset` must be one of"),
     (["--dataset", "README.md"], "`dataset` must be one of"),

@@ -35,7 +35,7 @@ def test_a_session_from_zero_labels(data):
     X, y = data
     clf = cold().fit(X, np.full(len(y), -1))
     assert clf.history_ == [] and clf.n_iter_ == 0 and len(clf.X_pool_) == len(X)
-    with pytest.raises(NotFittedError, match="no label yet.*teach"):
+    with pytest.raises(NotFittedError, match="no model yet.*teach"):
         clf.predict(X[:3])
     idx = clf.query(n=12)
     np.testing.assert_array_equal(idx, TypiClustQuery(random_state=0).query(None, X, 12))
@@ -47,6 +47,27 @@ def test_a_session_from_zero_labels(data):
     # from now on the query strategy (RALIF) queries
     nxt = clf.query(n=5)
     assert len(set(nxt.tolist())) == 5
+
+
+def test_labels_of_one_class_stay_with_the_initial_strategy(data):
+    """A model of one class cannot rank a pool: the initial strategy proposes (the labeled
+    rows counted as covered) until a second class is taught (issue 21: the labeling
+    workflow had its own cold start for this)."""
+    X, y = data
+    zeros = np.flatnonzero(y == 0)
+    y_known = np.full(len(y), -1)
+    y_known[zeros[:3]] = 0
+    clf = cold().fit(X, y_known)
+    assert not hasattr(clf, "estimator_") and clf.history_ == []
+    pool = np.flatnonzero(y_known == -1)
+    expected = TypiClustQuery(random_state=0).query(None, X[pool], 6, X_labeled=X[zeros[:3]])
+    np.testing.assert_array_equal(clf.query(n=6), expected)
+    clf.teach(X[zeros[3:5]], y[zeros[3:5]])  # still one class: still no model
+    assert not hasattr(clf, "estimator_") and clf.n_iter_ == 1 and clf.history_ == []
+    ones = np.flatnonzero(y == 1)[:2]
+    clf.teach(X[ones], y[ones])
+    assert clf.history_[0]["n_labeled"] == 7 and list(clf.classes_) == [0, 1]
+    assert set(clf.predict(X[:10])) <= {0, 1}
 
 
 def test_string_labels_from_zero(data):

@@ -118,6 +118,10 @@ def run_experiment(estimator, strategies, X_train, y_train, X_test, y_test, *,
                              ("n_rounds", n_rounds, 1)):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
             raise ValueError(f"`{name}` must be an integer >= {low}; got {value!r}.")
+    budget = initial_size + n_rounds * query_size
+    if budget > len(y_train):  # checked before any training, not found after every run
+        raise ValueError(f"`initial_size` + `n_rounds` x `query_size` ({budget}) exceeds the "
+                         f"{len(y_train)} training rows (`X_train`).")
     _warn_if_threads(n_jobs)
     tasks = [(name, seed) for name in strategies for seed in seeds]
     runs = Parallel(n_jobs=n_jobs, return_as="generator")(

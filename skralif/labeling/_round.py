@@ -6,12 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, cross_val_score
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from .._learner import ActiveLearningClassifier
 from ..evaluation import STRATEGIES, make_strategy
-from ..nets import default_net
+from ..nets import scaled_mlp
 from ..strategies import TypiClustQuery
 
 __all__ = ["Proposal", "Round", "run_round", "propose", "cross_validated_accuracy",
@@ -113,19 +111,13 @@ def run_round(X, y, n, *, pending=(), strategy="ralif", seed=0, epochs=60):
     return Round(proposal, len(labeled), per_class, cv, folds)
 
 
-def make_estimator(epochs, hidden_units=(128, 128)):
-    """skralif's default net behind a StandardScaler, as ``skralif run`` trains it."""
-    return make_pipeline(StandardScaler(), default_net(
-        module__hidden_units=tuple(hidden_units), max_epochs=epochs, batch_size=64))
-
-
 def propose(X, y, n, *, pending=(), strategy="ralif", seed=0, epochs=60):
     """Train on the labeled rows of ``X``, score the unlabeled ones and pick ``n``.
 
-    With labels of fewer than two classes there is no model to ask: the
-    label-free :class:`~skralif.strategies.TypiClustQuery` proposes (on
-    standardised features, counting labeled and pending rows as covered),
-    and nothing is predicted.
+    One :class:`~skralif.ActiveLearningClassifier` session: with labels of
+    fewer than two classes it has no model, its ``initial_strategy``
+    (:class:`~skralif.strategies.TypiClustQuery`, on standardised features,
+    counting the labeled rows as covered) proposes, and nothing is predicted.
 
     Parameters
     ----------
@@ -148,27 +140,22 @@ def propose(X, y, n, *, pending=(), strategy="ralif", seed=0, epochs=60):
     -------
     proposal : Proposal
     """
-    missing = np.array([v is None for v in y], dtype=bool)
-    labeled, rows = np.flatnonzero(~missing), np.flatnonzero(missing)
+    rows = np.flatnonzero([v is None for v in y])
     candidates = np.setdiff1d(rows, np.asarray(pending, dtype=np.int64))
     n = min(n, len(candidates))
-    none = np.empty(0, dtype=np.int64)
-    if len({*y[labeled]}) < 2:
-        Xs = StandardScaler().fit_transform(X)
-        cold = TypiClustQuery(random_state=seed)
-        covered = Xs[np.union1d(labeled, np.setdiff1d(rows, candidates))]
-        picks = cold.query(None, Xs[candidates], n, X_labeled=covered) if n else none
-        scores = cold.score_samples(None, Xs[rows], X_labeled=Xs[labeled])
-        return Proposal(candidates[picks], rows, scores, None, None, COLD_STRATEGY, None)
-    learner = ActiveLearningClassifier(make_estimator(epochs),
+    # the learner's own session: TypiClust while no model can rank (labels of fewer than
+    # two classes), on the Pipeline's scaler fitted without labels; the strategy after
+    learner = ActiveLearningClassifier(scaled_mlp(max_epochs=epochs),
                                        query_strategy=make_strategy(strategy),
-                                       missing_label=None, random_state=seed)
-    learner.fit(X, y)
-    picks = learner.query(X[candidates], n) if n else none
+                                       initial_strategy=TypiClustQuery(random_state=seed),
+                                       missing_label=None, random_state=seed).fit(X, y)
+    picks = learner.query(X[candidates], n) if n else np.empty(0, dtype=np.int64)
+    scores = learner.query_scores(X[rows])
+    if not hasattr(learner, "estimator_"):
+        return Proposal(candidates[picks], rows, scores, None, None, COLD_STRATEGY, None)
     proba = learner.predict_proba(X[rows])
-    return Proposal(candidates[picks], rows, learner.query_scores(X[rows]),
-                    learner.classes_[proba.argmax(axis=1)], proba.max(axis=1), strategy,
-                    learner)
+    return Proposal(candidates[picks], rows, scores, learner.classes_[proba.argmax(axis=1)],
+                    proba.max(axis=1), strategy, learner)
 
 
 def cross_validated_accuracy(X, y, *, seed=0, epochs=60, folds=5):
@@ -196,7 +183,7 @@ def cross_validated_accuracy(X, y, *, seed=0, epochs=60, folds=5):
     k = min(folds, int(counts.min())) if len(counts) >= 2 else 0
     if k < 2:
         return float("nan"), 0
-    learner = ActiveLearningClassifier(make_estimator(epochs), missing_label=None,
+    learner = ActiveLearningClassifier(scaled_mlp(max_epochs=epochs), missing_label=None,
                                        random_state=seed)
     cv = StratifiedKFold(k, shuffle=True, random_state=seed)
     return float(cross_val_score(learner, X, y, cv=cv).mean()), k
