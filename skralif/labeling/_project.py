@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._csv import spreadsheet_safe
 from ..stopping import StabilizingPredictions
 from ._round import check_options, run_round
 from ._state import FORMAT, STATE_FILE, load_state, save_json, write_atomically
@@ -270,8 +271,10 @@ class _Round:
         own = [c for c in t.header if c != (t.id_name if t.id_name != "row" else None)]
         own_index = [t.header.index(c) for c in own]
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow([t.id_name, "rank", "round", "predicted", "probability", "score", *own])
+        # RFC 4180 line ends: a field holding a carriage return is then quoted, not a new row
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow([spreadsheet_safe(c) for c in
+                         [t.id_name, "rank", "round", "predicted", "probability", "score", *own]])
         listed = [(rank, row, k) for rank, row in enumerate(proposal.picks, start=1)]
         listed += [("", row, round_of[t.ids[row]]) for row in pending]
         for rank, row, r in listed:
@@ -280,9 +283,11 @@ class _Round:
             probability = "" if proposal.probability is None else \
                 f"{proposal.probability[j]:.4f}"
             score = proposal.scores[j]
-            writer.writerow([t.ids[row], rank, r, predicted, probability,
-                             "" if not np.isfinite(score) else f"{score + 0.0:.6g}",
-                             *[t.cells[row][i] for i in own_index]])
+            # user data reaches an annotator's spreadsheet: no cell may run as a formula
+            writer.writerow([spreadsheet_safe(c) for c in [
+                t.ids[row], rank, r, predicted, probability,
+                "" if not np.isfinite(score) else f"{score + 0.0:.6g}",
+                *[t.cells[row][i] for i in own_index]]])
         return out.getvalue()
 
     def _summary_lines(self, record, done, stopping, pending, to_label):
