@@ -45,6 +45,7 @@ def train(template, X, y_enc, n_classes, seed, previous=None):
         else:
             estimator.fit(X, y_fit)
     _check_output_width(estimator, X, n_classes)
+    _check_trained(estimator, X)
     return estimator
 
 
@@ -123,6 +124,49 @@ def _check_output_width(estimator, X, n_classes):
             "Make the module's output width the number of classes, or pass `classes=` "
             "(every class you expect) to the NeuralNetClassifier."
         )
+
+
+#: rows of the training set whose probabilities are checked after every fit
+PROBE_ROWS = 256
+#: a final training loss above this is finite but not a trained classifier's
+DIVERGED_LOSS = 1e4
+
+
+def _check_trained(estimator, X):
+    """Refuse a fit whose training loss or probabilities are not finite; warn on one
+    whose loss is finite but far beyond any trained classifier's (issue 22: such nets
+    were committed, then predicted class 0 and scored every pool row the same)."""
+    final, _ = split_estimator(estimator)
+    loss = _last_train_loss(final)
+    proba = np.asarray(estimator.predict_proba(X[:PROBE_ROWS]), dtype=np.float64)
+    bad_proba = not np.isfinite(proba).all() or (proba < -1e-6).any() or not np.allclose(
+        proba.sum(axis=1), 1.0, atol=1e-3)
+    if (loss is not None and not np.isfinite(loss)) or bad_proba:
+        what = (f"its training loss is {loss}" if loss is not None and not np.isfinite(loss)
+                else "its predicted probabilities are not finite, or negative, or do not sum "
+                     "to 1")
+        raise ValueError(
+            f"Training failed: {what}, so the model was not kept. Likely causes: a learning "
+            f"rate too high for the data (`lr`={getattr(final, 'lr', 'n/a')!r}), inputs on "
+            "very different scales (put a StandardScaler first), or a module returning "
+            "log-probabilities (log_softmax) with NLLLoss, which skorch passes through a "
+            "second log: return logits with CrossEntropyLoss instead.")
+    if loss is not None and loss > DIVERGED_LOSS:
+        warnings.warn(
+            f"The net's final training loss is {loss:.3g}: finite, but no trained classifier's "
+            f"(above {DIVERGED_LOSS:g}); its probabilities, and every strategy's ranking, are "
+            "likely meaningless. Lower `lr` or scale the inputs.", UserWarning, stacklevel=4)
+
+
+def _last_train_loss(net):
+    """The last epoch's training loss of a skorch net (None for other classifiers, or
+    when the net recorded none)."""
+    if not isinstance(net, NeuralNet) or not getattr(net, "history_", None):
+        return None
+    try:
+        return float(net.history_[-1, "train_loss"])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
 
 
 def _to_float32(X):

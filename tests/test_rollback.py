@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback, EarlyStopping
 
 from skralif import ActiveLearningClassifier
@@ -159,3 +160,57 @@ def test_values_that_overflow_float32_are_refused_everywhere(session):
     with pytest.raises(ValueError, match="`X` holds NaN or infinity"):
         clf.fit(X_bad, y_known)
     assert_unchanged(before, clf, X[:50])
+
+
+class LogSoftmaxMLP(torch.nn.Module):
+    """Returns log-probabilities: skorch's NLLLoss path takes a second log of them."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(),
+                                          torch.nn.Linear(8, 3), torch.nn.LogSoftmax(dim=-1))
+
+    def forward(self, X):
+        return self.layers(X)
+
+
+def _iris_session(net, n_labeled=30):
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    order = np.random.RandomState(0).permutation(len(y))
+    X, y = X[order], y[order]
+    y_known = np.where(np.arange(len(y)) < n_labeled, y, -1)
+    return X, y, y_known
+
+
+@pytest.mark.parametrize("net", [
+    lambda: default_net(lr=1e30, max_epochs=5),
+    lambda: NeuralNetClassifier(LogSoftmaxMLP, criterion=torch.nn.NLLLoss, max_epochs=5,
+                                train_split=None, verbose=0),
+], ids=["lr=1e30", "log_softmax+NLLLoss"])
+def test_a_net_that_trains_to_nan_is_refused_and_never_committed(net):
+    """Issue 22: such nets were committed; predict returned class 0, score 0.10 and the
+    strategies ranked rows 0..n-1."""
+    X, y, y_known = _iris_session(None)
+    with pytest.raises(ValueError, match="Training failed: .*not kept.*lr"):
+        ActiveLearningClassifier(net(), random_state=0).fit(X, y_known)
+    with pytest.raises(ValueError, match="Training failed"):
+        ActiveLearningClassifier(net(), initial_size=10, query_size=5, n_queries=1,
+                                 random_state=0).fit(X, y)
+    # teach: a good session whose refit diverges keeps its model
+    clf = ActiveLearningClassifier(default_net(max_epochs=5), random_state=0).fit(X, y_known)
+    before = clf.estimator_
+    clf.set_params(estimator=net())
+    with pytest.raises(ValueError, match="Training failed"):
+        clf.teach(clf.X_pool_[:3], y[30:33])
+    assert clf.estimator_ is before and len(clf.y_labeled_) == 30
+
+
+def test_a_diverged_but_finite_net_is_kept_with_a_warning(monkeypatch):
+    import skralif._training as training
+
+    monkeypatch.setattr(training, "DIVERGED_LOSS", 1e-9)  # any real loss is above it
+    X, y, y_known = _iris_session(None)
+    with pytest.warns(UserWarning, match="finite, but no trained classifier's"):
+        ActiveLearningClassifier(default_net(max_epochs=3), random_state=0).fit(X, y_known)
