@@ -25,6 +25,7 @@ def check_fit_labels(y, n_rows, missing_label):
     y = column_or_1d(np.asarray(y), warn=True)
     if len(y) != n_rows:
         raise ValueError(f"`y` has {len(y)} labels for {n_rows} rows of `X`.")
+    _check_missing_label(missing_label, y)
     missing = is_missing(y, missing_label)
     labels = clean_labels(y[~missing], "y", nan_was_missing=bool(missing.any()))
     if len(labels):
@@ -45,6 +46,7 @@ def check_teach_labels(y, n_rows, missing_label, known, user_classes=None):
     y = column_or_1d(np.asarray(y), warn=True)
     if len(y) != n_rows:
         raise ValueError(f"`y` has {len(y)} labels for {n_rows} rows of `X`.")
+    _check_missing_label(missing_label, y)
     if is_missing(y, missing_label).any():
         raise ValueError(
             f"`y` passed to teach must hold real labels; got `missing_label`="
@@ -53,8 +55,10 @@ def check_teach_labels(y, n_rows, missing_label, known, user_classes=None):
     y = clean_labels(y, "y")
     if len(known) == 0:
         pass  # the first labels of a session started with none set the kind
-    elif (y.dtype.kind in "US") != (known.dtype.kind in "US"):
-        before = "strings" if known.dtype.kind in "US" else "numbers"
+    elif (y.dtype.kind in "US") != (known.dtype.kind in "US") or (
+            (y.dtype.kind == "b") != (known.dtype.kind == "b")):
+        before = {"U": "strings", "S": "strings", "b": "booleans"}.get(known.dtype.kind,
+                                                                       "numbers")
         raise InputTypeError(
             f"`y` must hold labels of the same kind as before ({before}, dtype "
             f"{known.dtype}); got dtype {y.dtype}."
@@ -72,6 +76,20 @@ def check_teach_labels(y, n_rows, missing_label, known, user_classes=None):
             f"`classes`={list(user_classes)}."
         )
     return y
+
+
+def _check_missing_label(missing_label, y):
+    """``missing_label`` is one value that can mark rows of ``y``."""
+    if not (missing_label is None or isinstance(missing_label, str | bytes | float | int
+                                                   | np.generic)):
+        raise InputTypeError(
+            f"`missing_label` must be one value (a number, a string, None or NaN) that marks "
+            f"unlabeled rows; got {type(missing_label).__name__} {missing_label!r}.")
+    if isinstance(missing_label, str | bytes) and y.dtype.kind in "biuf":
+        raise ValueError(
+            f"`missing_label`={missing_label!r} is a string but `y` holds numbers, so it would "
+            "mark no row and every row would count as labeled. Pass the number that marks "
+            "unlabeled rows (e.g. -1), or None/NaN.")
 
 
 def is_missing(y, missing_label) -> np.ndarray:

@@ -67,12 +67,30 @@ def check_rows(X, name, **kwargs):
     cast to the dtype the net computes in.
     """
     kwargs.setdefault("ensure_all_finite", False)
+    _refuse_dates(X, name)
     try:
         return check_array(X, input_name=name, **kwargs)
     except (ValueError, TypeError) as err:
         if f"`{name}`" in str(err):
             raise
         raise type(err)(f"`{name}`: {err}") from err
+
+
+def _refuse_dates(X, name):
+    """Dates and durations are not features: cast to floats they become nanoseconds
+    since 1970 (about 1e18), silently (issue 22)."""
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is not None and not isinstance(dtypes, np.dtype):  # a pandas DataFrame
+        dates = [str(c) for c, d in dtypes.items() if getattr(d, "kind", "") in ("m", "M")]
+        where = f" (columns {dates})"
+    else:
+        dates = getattr(getattr(X, "dtype", None), "kind", "") in ("m", "M")
+        where = ""
+    if dates:
+        raise InputTypeError(
+            f"`{name}` holds dates or durations{where}; cast to numbers they would be "
+            "nanoseconds since 1970. Convert them to numeric features first (for instance "
+            "the day of the year, or days since a date).")
 
 
 def as_float32(X, name):

@@ -145,3 +145,38 @@ def test_learner_parameters_are_validated(data, params, match):
     X, y = data
     with pytest.raises(ValueError, match=match):
         learner(**params).fit(X, y)
+
+
+def test_date_columns_are_refused_not_read_as_nanoseconds(data):
+    """Issue 22: a pandas datetime column became features of about 1e18."""
+    X, y = data
+    frame = pd.DataFrame(X[:, :3], columns=["a", "b", "c"])
+    frame["taken"] = pd.date_range("2020-01-01", periods=len(frame), freq="D")
+    with pytest.raises(TypeError, match=r"`X` holds dates or durations \(columns \['taken'\]\)"):
+        learner().fit(frame, y)
+    clf = learner().fit(X[:, :3], np.where(np.arange(len(y)) < 30, y, -1))
+    with pytest.raises(TypeError, match="`X_pool` holds dates"):
+        clf.query(np.full((5, 3), np.datetime64("2020-01-01")), 2)
+
+
+def test_a_string_missing_label_with_numeric_labels_is_refused(data):
+    """Issue 22: missing_label="x" with -1-marked labels made -1 a class and emptied the
+    pool."""
+    X, y = data
+    y_known = np.where(np.arange(len(y)) < 30, y, -1)
+    with pytest.raises(ValueError, match=r"`missing_label`='x' is a string but `y` holds "
+                                         r"numbers"):
+        learner(missing_label="x").fit(X, y_known)
+    for bad in ([1, 2], {"a": 1}, np.array([-1, -2])):
+        with pytest.raises(TypeError, match="`missing_label` must be one value"):
+            learner(missing_label=bad).fit(X, y_known)
+
+
+def test_boolean_labels_are_not_taught_to_an_integer_learner(data):
+    """Issue 22: True and False became classes 1 and 0 of an integer learner."""
+    X, y = data
+    clf = learner().fit(X, np.where(np.arange(len(y)) < 30, y, -1))
+    n_labeled = len(clf.y_labeled_)
+    with pytest.raises(TypeError, match="`y` must hold labels of the same kind as before"):
+        clf.teach(clf.X_pool_[:2], np.array([True, False]))
+    assert len(clf.y_labeled_) == n_labeled
