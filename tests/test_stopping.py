@@ -303,3 +303,32 @@ def test_a_bad_state_is_refused_and_changes_nothing(state, match):
     with pytest.raises(ValueError, match=match):
         criterion.set_state(state)
     assert criterion.get_state() == before
+
+
+@pytest.mark.parametrize("make", [
+    lambda: StabilizingPredictions(stop_set_size=40),
+    lambda: ClassificationChange(stop_set_size=40),
+    lambda: OverallUncertainty(),
+], ids=["stabilizing", "change", "uncertainty"])
+def test_a_call_that_raises_changes_nothing_and_bad_calls_are_named(make):
+    """Issue 22: the stop set was stored before the pool was validated, so one bad call
+    poisoned every later one; n=0 and a pool of another width were accepted."""
+    criterion = make()
+    run(criterion, models(A))
+    before = criterion.get_state()
+    with pytest.raises(ValueError, match=r"`n` \(rows the next query would label\)"):
+        criterion.update(models(B)[0], POOL, n=0)
+    with pytest.raises(ValueError, match=r"`X_pool` rows have shape \(2,\), but"):
+        criterion.update(models(B)[0], np.hstack([POOL, POOL]))
+    assert criterion.get_state() == before
+    # a first call that raises inside the model leaves no stop set behind
+    fresh = make()
+
+    class Broken(Table):
+        def predict_proba(self, X):
+            raise RuntimeError("the model failed")
+
+    with pytest.raises(RuntimeError, match="the model failed"):
+        fresh.update(Broken(A).fit(), POOL)
+    assert fresh.get_state() == {"values": []} and not hasattr(fresh, "stop_set_")
+    assert run(fresh, models(A, B)) == run(make(), models(A, B))

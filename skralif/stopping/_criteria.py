@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABCMeta, abstractmethod
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -72,9 +72,24 @@ class StoppingCriterion(BaseEstimator, metaclass=ABCMeta):
             The value of this round, also appended to :attr:`values_`.
         """
         validate_params(self)
-        value = float(self._measure(estimator, X_pool, X_labeled, y_labeled, n))
-        self.values_ = [*getattr(self, "values_", []), value]
-        self.stop_ = bool(self._decide(np.asarray(self.values_, dtype=float)))
+        if isinstance(n, bool) or not isinstance(n, Integral) or n < 1:
+            raise ValueError(f"`n` (rows the next query would label) must be a positive "
+                             f"integer; got {n!r}.")
+        shape = tuple(np.shape(X_pool)[1:])
+        if getattr(self, "_row_shape", shape) != shape:
+            raise ValueError(f"`X_pool` rows have shape {shape}, but this criterion was "
+                             f"updated with rows of shape {self._row_shape}; a criterion "
+                             "follows one pool (clone it for another).")
+        saved = dict(self.__dict__)  # a call that raises changes nothing (issue 22)
+        try:
+            value = float(self._measure(estimator, X_pool, X_labeled, y_labeled, n))
+            self.values_ = [*getattr(self, "values_", []), value]
+            self.stop_ = bool(self._decide(np.asarray(self.values_, dtype=float)))
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+        self._row_shape = shape
         return value
 
     #: fitted arrays, besides ``values_``, that the criterion's state holds
