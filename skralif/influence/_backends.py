@@ -63,6 +63,30 @@ class InverseHVP(BaseEstimator, metaclass=ABCMeta):
         """
 
 
+    def _check_call(self, objective, v) -> torch.Tensor:
+        """Validate the parameters and the call; ``v`` as a float64 tensor on the
+        objective's device (a numpy array or list is accepted)."""
+        validate_params(self)
+        if not all(hasattr(objective, a) for a in ("hvp", "n_params", "n_train")):
+            raise InputTypeError(
+                f"`objective` must be a HeadObjective or ParamObjective (anything with "
+                f"`hvp`, `n_params` and `n_train`); got {type(objective).__name__}.")
+        if not isinstance(v, torch.Tensor):
+            try:
+                v = torch.as_tensor(np.asarray(v, dtype=np.float64))
+            except (TypeError, ValueError) as err:
+                raise InputTypeError(f"`v` must be a vector of numbers; got "
+                                     f"{type(v).__name__}.") from err
+        if v.ndim != 1 or v.numel() != objective.n_params:
+            raise ValueError(f"`v` must have shape ({objective.n_params},), one value per "
+                             f"parameter of the objective; got {tuple(v.shape)}.")
+        v = v.to(device=getattr(objective, "device", v.device), dtype=torch.float64)
+        if not torch.isfinite(v).all():
+            raise ValueError(f"`v` holds NaN or infinity in {int((~torch.isfinite(v)).sum())} "
+                             "of its entries; only finite values have an inverse-HVP.")
+        return v
+
+
 class ExactInverseHVP(InverseHVP):
     """Dense Hessian in float64 and a Cholesky solve.
 
@@ -102,7 +126,7 @@ class ExactInverseHVP(InverseHVP):
 
     @_solver_doc
     def inverse_hvp(self, objective, v):
-        validate_params(self)
+        v = self._check_call(objective, v)
         p = objective.n_params
         need = 8 * p * p / 2**30
         if need > self.max_memory:
@@ -228,9 +252,8 @@ class LiSSAInverseHVP(InverseHVP):
 
     @_solver_doc
     def inverse_hvp(self, objective, v):
-        validate_params(self)
+        v = self._check_call(objective, v)
         rng = check_random_state(self.random_state)
-        v = v.to(torch.float64)
         n = objective.n_train
         batch = n if self.batch_size is None else min(int(self.batch_size), n)
         auto = self.scale is None
@@ -337,8 +360,7 @@ class CGInverseHVP(InverseHVP):
 
     @_solver_doc
     def inverse_hvp(self, objective, v):
-        validate_params(self)
-        v = v.to(torch.float64)
+        v = self._check_call(objective, v)
         x = torch.zeros_like(v)
         r, d = v.clone(), v.clone()
         rr, v_norm = float(r @ r), float(torch.linalg.vector_norm(v)) or 1.0

@@ -168,3 +168,27 @@ def test_backends_are_clonable_estimator_params():
     assert clone(lissa).get_params() == lissa.get_params()
     with pytest.raises(TypeError):
         InverseHVP()
+
+
+@pytest.mark.parametrize("make", [ExactInverseHVP, CGInverseHVP,
+                                  lambda: LiSSAInverseHVP(random_state=0)],
+                         ids=["exact", "cg", "lissa"])
+def test_bad_calls_are_named_whatever_the_backend(problem, make):
+    """Issue 22: a NaN vector gave all-NaN (exact, CG) or blamed `scale` (LiSSA); a
+    vector of the wrong length, a numpy vector or no objective gave torch internals."""
+    obj, v, _ = problem
+    bad = v.clone()
+    bad[3] = float("nan")
+    with pytest.raises(ValueError, match=r"`v` holds NaN or infinity in 1 of its entries"):
+        make().inverse_hvp(obj, bad)
+    with pytest.raises(ValueError, match=rf"`v` must have shape \({obj.n_params},\).*got "
+                                         rf"\({obj.n_params - 1},\)"):
+        make().inverse_hvp(obj, v[:-1])
+    with pytest.raises(TypeError, match="`objective` must be a HeadObjective or "
+                                        "ParamObjective .*got NoneType"):
+        make().inverse_hvp(None, v)
+    with pytest.raises(TypeError, match="`v` must be a vector of numbers"):
+        make().inverse_hvp(obj, "abc")
+    # a numpy vector is the same vector
+    np.testing.assert_allclose(make().inverse_hvp(obj, v.numpy()).numpy(),
+                               make().inverse_hvp(obj, v).numpy())
