@@ -314,3 +314,77 @@ def test_spreadsheet_safe_cells_are_text_and_exactly_reversible(text):
     assert from_spreadsheet_safe(safe) == text
     if safe.startswith(FORMULA_STARTS):
         float(safe)  # only plain numbers such as -1.5 keep their sign in front
+
+
+def _edited(state, edit):
+    state = json.loads(json.dumps(state))
+    edit(state)
+    return state
+
+
+STATE_EDITS = [
+    (lambda s: s.update(rounds={"1": s["rounds"][0]}), "`rounds` must be a list"),
+    (lambda s: s["rounds"][0].pop("proposed"), "`rounds[0].proposed` must be a list of row"),
+    (lambda s: s.pop("labeled_ids"), "lacks ['labeled_ids']"),
+    (lambda s: s.update(settings=None), "`settings` must be an object; got NoneType"),
+    (lambda s: s["stopping"]["predictions"].pop(),
+     "`stopping.predictions` must hold one label per row"),
+    (lambda s: s["rounds"][0].update(round="one"), "`rounds[0].round` must be a round number"),
+    (lambda s: s["rounds"][0].update(round=True), "`rounds[0].round` must be a round number"),
+    (lambda s: s["rounds"][1].update(round=7), "`rounds[1].round` must be 2"),
+    (lambda s: s["stopping"].update(values=["x"]), "`stopping.values[0]` must be numbers"),
+    (lambda s: s["settings"].update(ignore="note"), "`settings.ignore` must be a list"),
+]
+
+
+@pytest.mark.parametrize("edit, message", STATE_EDITS)
+def test_a_hand_edited_state_gets_one_line_naming_the_key(tmp_path, capsys, edit, message):
+    """Issue 22: seven such edits gave tracebacks."""
+    data = write(tmp_path / "wine.csv", {})
+    labels = {}
+    for _ in range(2):
+        label(labels, run(data).proposed)
+        write(data, labels)
+    run(data)
+    path = default_state_dir(data) / "state.json"
+    good = json.loads(path.read_text())
+    path.write_text(json.dumps(_edited(good, edit)))
+    before = {p.name: p.read_bytes() for p in path.parent.iterdir()}
+    status = main(["query", str(data), "--target", "label", "--id", "name", "--ignore", "note",
+                   "--n", "8", "--epochs", "5"])
+    err = capsys.readouterr().err
+    assert status == 2 and message in err and err.count("\n") == 1, err
+    assert {p.name: p.read_bytes() for p in path.parent.iterdir()} == before
+
+
+def test_a_state_nested_too_deeply_is_one_line(tmp_path, capsys):
+    data = write(tmp_path / "wine.csv", {})
+    run(data)
+    path = default_state_dir(data) / "state.json"
+    path.write_text("[" * 200_000 + "]" * 200_000)
+    assert main(["query", str(data), "--target", "label", "--id", "name"]) == 2
+    err = capsys.readouterr().err
+    assert "nested too deeply" in err and err.count("\n") == 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(key=st.sampled_from(["data", "settings", "rounds", "labeled_ids", "stopping", "model"]),
+       value=st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+                          | st.text(max_size=5),
+                          lambda inner: st.lists(inner, max_size=3)
+                          | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+                          max_leaves=6))
+def test_any_value_of_a_top_level_key_is_read_or_refused_in_one_line(tmp_path_factory, key,
+                                                                     value):
+    from skralif.labeling._state import load_state
+
+    folder = tmp_path_factory.mktemp("state")
+    state = {"skralif_state": 1, "data": "wine.csv",
+             "settings": {"target": "label", "id": "name", "ignore": ["note"],
+                          "features": ["f0"]},
+             "rounds": [], "labeled_ids": [], "stopping": None, "model": None, key: value}
+    (folder / "state.json").write_text(json.dumps(state))
+    try:
+        load_state(folder)
+    except ValueError as err:
+        assert "\n" not in str(err) and "state.json" in str(err)

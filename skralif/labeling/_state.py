@@ -42,10 +42,11 @@ def load_state(folder):
         return None
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path} is not a skralif state file ({err}); move it away to start "
-                         "over, or pass another `state_dir` folder.") from err
-    keys = {"skralif_state", "data", "settings", "rounds"}
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        reason = "nested too deeply" if isinstance(err, RecursionError) else err
+        raise ValueError(f"{path} is not a skralif state file ({reason}); move it away to "
+                         "start over, or pass another `state_dir` folder.") from None
+    keys = {"skralif_state", "data", "settings", "rounds", "labeled_ids"}
     if not isinstance(state, dict) or not keys <= set(state):
         raise ValueError(f"{path} is not a skralif state file (it lacks "
                          f"{sorted(keys - set(state) if isinstance(state, dict) else keys)}); "
@@ -53,7 +54,72 @@ def load_state(folder):
     if state["skralif_state"] != FORMAT:
         raise ValueError(f"{path} has state format {state['skralif_state']!r}; this skralif "
                          f"reads format {FORMAT}.")
+    try:
+        _check_schema(state)
+    except _SchemaError as err:
+        raise ValueError(f"{path}: {err}; it was edited by hand or by another program. Undo "
+                         "the edit, or move the folder away to start over.") from None
     return state
+
+
+class _SchemaError(Exception):
+    """A key of the state whose value is not what skralif wrote (the message names it)."""
+
+
+def _expect(value, kinds, where, what):
+    """``value`` if it is one of ``kinds`` (bool never counts as int), else a
+    :class:`_SchemaError` naming ``where``."""
+    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+        raise _SchemaError(f"`{where}` must be {what}; got {_describe(value)}")
+    return value
+
+
+def _describe(value):
+    text = json.dumps(value)[:40] if not isinstance(value, float) else repr(value)
+    return f"{type(value).__name__} {text}"
+
+
+def _expect_list(value, kinds, where, what):
+    for i, item in enumerate(_expect(value, (list,), where, f"a list of {what}")):
+        _expect(item, kinds, f"{where}[{i}]", what)
+    return value
+
+
+def _check_schema(state):
+    """Every key a round reads, checked against what skralif writes (issue 22: a
+    hand-edited state gave tracebacks)."""
+    _expect(state["data"], (str,), "data", "a path")
+    settings = _expect(state["settings"], (dict,), "settings", "an object")
+    _expect(settings.get("target"), (str,), "settings.target", "a column name")
+    _expect(settings.get("id"), (str, type(None)), "settings.id", "a column name or null")
+    _expect_list(settings.get("ignore"), (str,), "settings.ignore", "column names")
+    _expect_list(settings.get("features"), (str,), "settings.features", "column names")
+    ids = (str, int)
+    _expect_list(state["labeled_ids"], ids, "labeled_ids", "row ids")
+    for k, record in enumerate(_expect(state["rounds"], (list,), "rounds", "a list")):
+        where = f"rounds[{k}]"
+        _expect(record, (dict,), where, "an object")
+        number = _expect(record.get("round"), (int,), f"{where}.round", "a round number")
+        if number != k + 1:
+            raise _SchemaError(f"`{where}.round` must be {k + 1} (rounds are numbered in "
+                               f"order); got {number}")
+        _expect_list(record.get("proposed"), ids, f"{where}.proposed", "row ids")
+        _expect(record.get("came_back_labeled"), (int, type(None)),
+                f"{where}.came_back_labeled", "a count or null")
+    stopping = _expect(state.get("stopping"), (dict, type(None)), "stopping",
+                       "an object or null")
+    if stopping is not None:
+        stop_set = _expect_list(stopping.get("stop_set"), ids, "stopping.stop_set", "row ids")
+        _expect_list(stopping.get("values"), (int, float, type(None)), "stopping.values",
+                     "numbers or null")
+        predictions = stopping.get("predictions")
+        if predictions is not None:
+            _expect_list(predictions, (str, int, float), "stopping.predictions", "labels")
+            if len(predictions) != len(stop_set):
+                raise _SchemaError(f"`stopping.predictions` must hold one label per row of "
+                                   f"`stopping.stop_set` ({len(stop_set)}); got "
+                                   f"{len(predictions)}")
+    _expect(state.get("model"), (dict, type(None)), "model", "an object or null")
 
 
 def save_json(path, data):

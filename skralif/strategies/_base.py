@@ -156,7 +156,22 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
                     f"`y_labeled` has {len(y_labeled)} labels for "
                     f"{0 if X_labeled is None else len(X_labeled)} rows of `X_labeled`."
                 )
+            # checked whether or not this strategy reads it (issue 22: most ignored it)
+            y_labeled = _check_class_indices(y_labeled)
         return X_pool, X_labeled, y_labeled
+
+
+def _check_class_indices(y):
+    """``y`` as int64 class indices from 0: the net's output columns, not the user's own
+    labels. (Their upper bound is the output width, which strategies that read
+    ``y_labeled`` check; a net's ``classes_`` may list fewer.)"""
+    integral = y.dtype.kind in "iu" or (y.dtype.kind == "f" and np.all(np.isfinite(y))
+                                        and np.all(np.mod(y, 1) == 0))
+    if not integral or (len(y) and y.min() < 0):
+        raise ValueError(
+            f"`y_labeled` must hold class indices (integers from 0, the net's output "
+            f"columns, not the labels themselves); got {y[:5].tolist()} (dtype {y.dtype}).")
+    return y.astype(np.int64)
 
 
 def top_n(scores: np.ndarray, n: int) -> np.ndarray:

@@ -5,8 +5,17 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
+from skralif import RALIFQuery
 from skralif._validation import check_n
-from skralif.strategies import RandomQuery, UncertaintyQuery, uncertainty
+from skralif.strategies import (
+    BADGEQuery,
+    CoresetQuery,
+    ProbCoverQuery,
+    RandomQuery,
+    TypiClustQuery,
+    UncertaintyQuery,
+    uncertainty,
+)
 from skralif.strategies._base import euclidean_to, kmeans_pp, top_n
 
 TABLE = np.array([[0.5, 0.5, 0.0], [0.9, 0.05, 0.05], [0.4, 0.35, 0.25], [1.0, 0.0, 0.0]])
@@ -90,3 +99,22 @@ def test_fast_predict_proba_matches_skorch(mlp_net, digits):
     pipe = make_pipeline(StandardScaler(), make_net(MLP, max_epochs=2)).fit(X[:100], y[:100])
     np.testing.assert_allclose(predict_proba(pipe, X[:300].astype(np.float32)),
                                pipe.predict_proba(X[:300].astype(np.float32)), atol=1e-6)
+
+
+@pytest.mark.parametrize("strategy", [
+    RandomQuery(random_state=0), UncertaintyQuery(measure="entropy"),
+    UncertaintyQuery(measure="margin"), CoresetQuery(random_state=0),
+    BADGEQuery(random_state=0), TypiClustQuery(random_state=0),
+    ProbCoverQuery(random_state=0), RALIFQuery(random_state=0),
+], ids=lambda s: type(s).__name__ + getattr(s, "measure", ""))
+@pytest.mark.parametrize("y_labeled, match", [
+    (["a", "b"], r"must hold class indices .*got \['a', 'b'\]"),
+    ([-1, 0], "must hold class indices"),
+    ([0.5, 1.0], "must hold class indices"),
+])
+def test_every_strategy_checks_the_y_labeled_it_is_given(mlp_net, digits, strategy,
+                                                         y_labeled, match):
+    """Issue 22: strategies that do not read ``y_labeled`` ignored whatever it held."""
+    X, _ = digits
+    with pytest.raises(ValueError, match=f"`y_labeled` {match}"):
+        strategy.query(mlp_net, X[300:360], 3, X_labeled=X[:2], y_labeled=y_labeled)
