@@ -388,3 +388,19 @@ def test_any_value_of_a_top_level_key_is_read_or_refused_in_one_line(tmp_path_fa
         load_state(folder)
     except ValueError as err:
         assert "\n" not in str(err) and "state.json" in str(err)
+
+
+@pytest.mark.parametrize("labels, expected", [
+    (["01", "1"], {"01", "1"}),      # issue 22: merged into class 1
+    (["²", "3"], {"²", "3"}),        # issue 22: int()'s message, no file, line or column
+    (["3", "-1", "0"], {3, -1, 0}),  # canonical integers stay integers
+])
+def test_labels_are_integers_only_when_every_one_is_written_as_one(tmp_path, labels, expected):
+    from skralif.labeling._table import read_table
+
+    data = tmp_path / "cells.csv"
+    rows = "\n".join(f"{i},{i % 7},{labels[i % len(labels)] if i < 12 else ''}"
+                     for i in range(30))
+    data.write_text("name,f0,label\n" + rows + "\n")
+    table = read_table(data, "label", id_column="name")
+    assert {v for v in table.y if v is not None} == expected

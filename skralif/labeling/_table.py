@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,9 @@ class Table:
     def labeled(self) -> np.ndarray:
         """Indices of the rows with a label."""
         return np.flatnonzero([v is not None for v in self.y])
+
+
+_CANONICAL_INT = re.compile(r"-?(0|[1-9][0-9]*)")
 
 
 def read_table(path, target, *, id_column=None, ignore=()):
@@ -116,7 +120,9 @@ def read_table(path, target, *, id_column=None, ignore=()):
     raw = [row[col[target]].strip() for row in cells]
     y = np.empty(len(raw), dtype=object)
     given = [v for v in raw if v]
-    integers = bool(given) and all(v.lstrip("-").isdigit() for v in given)
+    # integers only when every label is written as one, canonically: "01" and "1" are two
+    # labels, not one, and "²" (a digit to str.isdigit) is text (issue 22)
+    integers = bool(given) and all(_CANONICAL_INT.fullmatch(v) for v in given)
     y[:] = [(int(v) if integers else v) if v else None for v in raw]
     return Table(path, header, cells, lines, id_column or "row", ids, features, X, y)
 
