@@ -404,3 +404,70 @@ def test_labels_are_integers_only_when_every_one_is_written_as_one(tmp_path, lab
     data.write_text("name,f0,label\n" + rows + "\n")
     table = read_table(data, "label", id_column="name")
     assert {v for v in table.y if v is not None} == expected
+
+
+def test_a_second_round_on_a_held_project_is_refused_naming_the_holder(tmp_path, capsys):
+    """Issue 22: two skralif query runs on one project both exited 0 and a round vanished."""
+    import subprocess
+    import sys
+
+    data = write(tmp_path / "wine.csv", {})
+    folder = default_state_dir(data)
+    folder.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\n"
+         "from skralif.labeling._state import project_lock\n"
+         f"with project_lock({str(folder)!r}):\n    print('held', flush=True)\n"
+         "    time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        status = main(["query", str(data), "--target", "label", "--id", "name", "--ignore",
+                       "note", "--epochs", "5"])
+        err = capsys.readouterr().err
+        assert status == 2 and f"pid {holder.pid}" in err and "--state" in err, err
+        assert not (folder / "state.json").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run(data).round == 1  # released when its holder died
+
+
+def test_the_nets_weights_are_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    from skorch import NeuralNet
+
+    data = write(tmp_path / "wine.csv", {})
+    labels = {}
+    for _ in range(2):
+        label(labels, run(data).proposed)
+        write(data, labels)
+    run(data)
+    folder = default_state_dir(data)
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.name != ".lock"}
+    assert "net_params.pt" in before
+    label(labels, [r["name"] for r in read_rows(folder / "to_label.csv")])
+    write(data, labels)
+
+    def interrupted(self, f_params=None, **kwargs):
+        if f_params is not None:
+            with open(f_params, "wb") as handle:
+                handle.write(b"half a file")
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(NeuralNet, "save_params", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(data)
+    # the round did not happen: every file as it was, and no temporary file left
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.name != ".lock"} == before
+
+
+def test_a_to_label_csv_that_is_a_folder_is_named_before_training(tmp_path, monkeypatch):
+    """Issue 22: it was found only after the net had trained."""
+    data = write(tmp_path / "wine.csv", {})
+    (default_state_dir(data) / "to_label.csv").mkdir(parents=True)
+
+    def trained(*args, **kwargs):
+        raise AssertionError("trained before the folder was checked")
+
+    monkeypatch.setattr("skralif.labeling._round.propose", trained)
+    with pytest.raises(ValueError, match=r"to_label.csv is not a file; skralif writes"):
+        run(data)

@@ -13,7 +13,7 @@ import numpy as np
 from .._csv import spreadsheet_safe
 from ..stopping import StabilizingPredictions
 from ._round import check_options, run_round
-from ._state import FORMAT, STATE_FILE, load_state, save_json, write_atomically
+from ._state import FORMAT, STATE_FILE, load_state, project_lock, save_json, write_atomically
 from ._table import read_table
 
 __all__ = ["QueryReport", "query_file", "default_state_dir"]
@@ -126,18 +126,23 @@ def query_file(data, target, *, id_column=None, ignore=(), n=20, strategy="ralif
     check_options(positive=[("`n`", n), ("`epochs`", epochs)], non_negative=[("`seed`", seed)],
                   strategy=("`strategy`", strategy))
     folder = default_state_dir(data) if state_dir is None else Path(state_dir)
-    state = load_state(folder)
+    load_state(folder)  # a bad folder or state is named before the data is read
     table = read_table(data, target, id_column=id_column, ignore=tuple(ignore))
     settings = {"target": target, "id": id_column, "ignore": sorted(ignore),
                 "features": table.features}
-    if state is None:
-        state = {"skralif_state": FORMAT, "data": str(data.resolve()), "settings": settings,
-                 "rounds": [], "labeled_ids": [], "stopping": None}
-    else:
-        _check_same_project(state, settings, folder)
+    if (folder / TO_LABEL).exists() and not (folder / TO_LABEL).is_file():
+        raise ValueError(f"{folder / TO_LABEL} is not a file; skralif writes the proposals "
+                         "there. Move it away, or pass another `state_dir` folder.")
     folder.mkdir(parents=True, exist_ok=True)
-    return _Round(table, state, folder, dict(n=n, strategy=strategy, seed=seed,
-                                             epochs=epochs)).run()
+    with project_lock(folder):  # the state is read again under the lock: it is the truth
+        state = load_state(folder)
+        if state is None:
+            state = {"skralif_state": FORMAT, "data": str(data.resolve()),
+                     "settings": settings, "rounds": [], "labeled_ids": [], "stopping": None}
+        else:
+            _check_same_project(state, settings, folder)
+        return _Round(table, state, folder, dict(n=n, strategy=strategy, seed=seed,
+                                                 epochs=epochs)).run()
 
 
 class _Round:
@@ -178,8 +183,8 @@ class _Round:
             "should_stop": bool(stopping is not None and stopping.stop_),
         }
         to_label = self.folder / TO_LABEL
+        model = self._save_model(proposal.learner)  # first: the largest, slowest write
         write_atomically(to_label, self._to_label_csv(proposal, pending, k))
-        model = self._save_model(proposal.learner)
         self.state.update(rounds=[*rounds, record], labeled_ids=self.labeled_ids, model=model)
         save_json(self.folder / STATE_FILE, self.state)  # last: the round now counts
         lines += self._summary_lines(record, done, stopping, pending, to_label)
@@ -255,8 +260,11 @@ class _Round:
         if learner is None:
             return None
         scaler, net = learner.estimator_[0], learner.estimator_[-1]
-        net.save_params(f_params=self.folder / "net_params.pt",
-                        f_history=self.folder / "net_history.json")
+        # written beside, then renamed over the old files: never half a file (issue 22)
+        write_atomically(self.folder / "net_params.pt",
+                         lambda tmp: net.save_params(f_params=tmp))
+        write_atomically(self.folder / "net_history.json",
+                         lambda tmp: net.save_params(f_history=tmp))
         return {"classes": learner.classes_.tolist(), "scaler_mean": scaler.mean_,
                 "scaler_scale": scaler.scale_, "params": "net_params.pt",
                 "history": "net_history.json", "module": type(net.module_).__name__,

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import socket
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["load_state", "save_json", "STATE_FILE", "FORMAT"]
+__all__ = ["load_state", "save_json", "write_atomically", "project_lock", "STATE_FILE",
+           "FORMAT"]
 
 #: the state file inside the project folder
 STATE_FILE = "state.json"
 #: version of its layout
 FORMAT = 1
+#: the lock file a running round holds (it names the process holding it)
+LOCK_FILE = ".lock"
 
 
 def load_state(folder):
@@ -137,13 +143,21 @@ def _dumps(data):
     return "{\n" + ",\n".join(f" {json.dumps(k)}: {value(v)}" for k, v in data.items()) + "\n}\n"
 
 
-def write_atomically(path, text):
-    """Write ``text`` to ``path`` through a temporary file in the same folder."""
+def write_atomically(path, content):
+    """Write ``content`` to ``path`` through a temporary file in the same folder, renamed
+    over it: readers see the old file or the new, never half of one.
+
+    ``content`` is text, or a function that writes the file at the path it is given
+    (skorch's ``save_params``).
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+            if not callable(content):
+                handle.write(content)
+        if callable(content):
+            content(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -161,3 +175,41 @@ def _plain(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+@contextlib.contextmanager
+def project_lock(folder):
+    """Hold the project ``folder`` for one round: a second round on the same folder, in
+    another process, is refused with who holds it (issue 22: two runs both exited 0 and
+    one round vanished). The operating system releases the lock if the holder dies."""
+    path = Path(folder) / LOCK_FILE
+    handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (held until the end)
+    try:
+        try:
+            _lock(handle)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise ValueError(f"{folder} is in use by another skralif round ({holder}); wait "
+                             "for it to finish, or pass another `state_dir` folder.") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}, since "
+                     f"{time.strftime('%Y-%m-%d %H:%M:%S')}")
+        handle.flush()
+        yield
+    finally:
+        handle.close()  # closing the file releases the lock
+
+
+def _lock(handle):
+    """An exclusive, non-blocking lock on an open file; OSError when it is held."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        return
+    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
