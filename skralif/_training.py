@@ -39,11 +39,17 @@ def train(template, X, y_enc, n_classes, seed, previous=None):
                                                                              n_classes)
     check_validation_split(estimator, y_enc)
     y_fit = training_targets(estimator, y_enc, n_classes)
-    with seeded_torch(seed % (2**31 - 1)), interrupts_propagate(estimator):
-        if previous is not None:
-            _partial_fit(estimator, X, y_fit)
-        else:
-            estimator.fit(X, y_fit)
+    grad_mode = torch.is_grad_enabled()
+    try:
+        with seeded_torch(seed % (2**31 - 1)), interrupts_propagate(estimator):
+            if previous is not None:
+                _partial_fit(estimator, X, y_fit)
+            else:
+                estimator.fit(X, y_fit)
+    finally:
+        # an interrupt inside skorch's no-grad evaluation left the (thread's) global grad
+        # mode off, and every later training step silently learned nothing (issue 22)
+        torch.set_grad_enabled(grad_mode)
     _check_output_width(estimator, X, n_classes)
     _check_trained(estimator, X)
     return estimator

@@ -214,3 +214,24 @@ def test_a_diverged_but_finite_net_is_kept_with_a_warning(monkeypatch):
     X, y, y_known = _iris_session(None)
     with pytest.warns(UserWarning, match="finite, but no trained classifier's"):
         ActiveLearningClassifier(default_net(max_epochs=3), random_state=0).fit(X, y_known)
+
+
+class DisablesGradThenInterrupts(Callback):
+    """What a Ctrl-C inside skorch's no-grad validation pass can leave behind."""
+
+    def on_epoch_end(self, net, **kwargs):
+        torch.set_grad_enabled(False)
+        raise KeyboardInterrupt
+
+
+def test_an_interrupted_teach_restores_torch_grad_mode():
+    X, y, y_known = _iris_session(None)
+    clf = ActiveLearningClassifier(default_net(max_epochs=3), random_state=0).fit(X, y_known)
+    clf.set_params(estimator=default_net(max_epochs=3,
+                                         callbacks=[DisablesGradThenInterrupts()]))
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            clf.teach(clf.X_pool_[:3], y[30:33])
+        assert torch.is_grad_enabled()
+    finally:
+        torch.set_grad_enabled(True)
