@@ -10,9 +10,10 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, _fit_context, clone
 from sklearn.exceptions import NotFittedError
+from sklearn.metrics import accuracy_score
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 from tqdm.auto import tqdm
 
 from ._adapter import check_pool, is_dask
@@ -27,6 +28,7 @@ from ._training import (
     warn_module_instance,
 )
 from ._validation import as_float32, check_n, check_rows, validate_params
+from .exceptions import InputTypeError
 from .nets import default_net
 from .strategies import RALIFQuery
 
@@ -566,6 +568,31 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         """
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy of :meth:`predict` on ``(X, y)``, ``y`` in the user's labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            True labels, of the same kind (strings or numbers) as ``classes_``.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        y = column_or_1d(np.asarray(y), warn=True)
+        if len(y) != len(X):
+            raise ValueError(f"`y` has {len(y)} labels for {len(X)} rows of `X`.")
+        strings = y.dtype.kind in "US" or (y.dtype.kind == "O" and len(y) and all(
+            isinstance(v, str) for v in y))
+        if bool(strings) != (self.classes_.dtype.kind in "US"):
+            raise InputTypeError(
+                f"`y` must hold labels of the learner's kind ({self.classes_.dtype}, e.g. "
+                f"{self.classes_[0]!r}); got {y[:3].tolist()} (dtype {y.dtype}).")
+        return float(accuracy_score(y, self.predict(X), sample_weight=sample_weight))
 
     # ------------------------------------------------------------ internals
     def __sklearn_is_fitted__(self):

@@ -306,3 +306,14 @@ def test_a_bad_default_n_names_query_size(iris):
     with pytest.raises(ValueError, match=r"fewer than `query_size`=500 \(the default `n`\)"):
         clf.query()
     assert_same_state(before, clf)
+
+
+def test_score_names_y_not_y_true(iris):
+    """Issue 22: score's errors came from accuracy_score and named `y_true`."""
+    X, y = iris
+    clf = interactive(iris)
+    with pytest.raises(ValueError, match=r"`y` has 3 labels for 150 rows of `X`"):
+        clf.score(X, y[:3])
+    with pytest.raises(TypeError, match=r"`y` must hold labels of the learner's kind"):
+        clf.score(X, np.array(["a"] * len(y)))
+    assert 0 <= clf.score(X, y) <= 1
