@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+import warnings
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from numbers import Real
+from urllib.parse import urlparse
 
 import numpy as np
 
@@ -121,9 +123,10 @@ def sync_label_studio(url, api_key, project, *, n=20, features=None, strategy="r
     check_options(positive=[("`n`", n), ("`epochs`", epochs), ("`project`", project)],
                   non_negative=[("`seed`", seed)], strategy=("`strategy`", strategy))
     ls = _client(url, api_key) if client is None else client
-    config = _call(lambda: ls.projects.get(project), url, project).label_config
-    control = _choices_control(config, project)
-    tasks = list(_call(lambda: ls.tasks.list(project=project, fields="all"), url, project))
+    server = _Server(url, project, api_key)
+    info = server.call(lambda: ls.projects.get(project))
+    control = _choices_control(_get(info, "label_config"), project)
+    tasks = server.tasks(ls, _get(info, "task_number"))
     if not tasks:
         raise ValueError(f"Label Studio project {project} has no task; import tasks first.")
     names = _feature_fields(tasks, features, project)
@@ -151,12 +154,11 @@ def sync_label_studio(url, api_key, project, *, n=20, features=None, strategy="r
     version = f"{VERSION_PREFIX} {__version__} {proposal.strategy} round {k}"
     predictions = _predictions(tasks, proposal, control, version)
     if predictions:
-        _call(lambda: ls.projects.import_predictions(project, request=predictions), url,
-              project)
-    _call(lambda: ls.projects.update(project, model_version=version), url, project)
+        server.call(lambda: ls.projects.import_predictions(project, request=predictions))
+    server.call(lambda: ls.projects.update(project, model_version=version))
     old = [p.id for p in earlier if _version(p) != version]
     for prediction_id in old:
-        _call(lambda i=prediction_id: ls.predictions.delete(i), url, project)
+        server.call(lambda i=prediction_id: ls.predictions.delete(i))
 
     per_class = done.labeled_per_class
     proposed = [tasks[i].id for i in proposal.picks]
@@ -206,24 +208,97 @@ def _client(url, api_key):
     return LabelStudio(base_url=url, api_key=api_key)
 
 
-def _call(fn, url, project):
-    """Run one SDK call; connection and HTTP failures become one clear ValueError."""
-    try:
-        return fn()
-    except Exception as err:  # the SDK raises httpx errors and its own ApiError
-        status = getattr(err, "status_code", None)
+#: characters of a server's error body printed at most
+BODY_CHARS = 300
+
+
+class _Server:
+    """One Label Studio project, reached through the SDK: every call's failure becomes one
+    line, with the API key never printed, and every answer read is checked (issue 22)."""
+
+    def __init__(self, url, project, api_key):
+        self.url, self.project, self.secret = url, project, api_key or None
+        host = urlparse(url).hostname or ""
+        if urlparse(url).scheme == "http" and host not in ("localhost", "127.0.0.1", "::1"):
+            warnings.warn(f"{url} is plain http to another host: the API key crosses the "
+                          "network unencrypted. Use https.", UserWarning, stacklevel=3)
+
+    def call(self, fn):
+        """Run one SDK call; connection, HTTP and parsing failures become a ValueError."""
+        try:
+            return fn()
+        except Exception as err:  # the SDK raises httpx errors, ApiError and parse errors
+            raise ValueError(self._redact(self._explain(err))) from None
+
+    def _explain(self, err):
+        url, status = self.url, getattr(err, "status_code", None)
         if status == 401:
-            raise ValueError(f"Label Studio at {url} refused the API key (401). Use a legacy "
-                             "token from Account & Settings (legacy tokens must be enabled "
-                             "for the organization).") from err
+            return (f"Label Studio at {url} refused the API key (401). Use a legacy token "
+                    "from Account & Settings (legacy tokens must be enabled for the "
+                    "organization).")
         if status == 404:
-            raise ValueError(f"Label Studio at {url} has no project {project} (404).") from err
+            return f"Label Studio at {url} has no project {self.project} (404)."
         if status is not None:
-            body = getattr(err, "body", None)
-            raise ValueError(f"Label Studio at {url} answered {status}: {body}.") from err
+            body = " ".join(str(getattr(err, "body", "")).split())
+            cut = body[:BODY_CHARS] + (" ..." if len(body) > BODY_CHARS else "")
+            return f"Label Studio at {url} answered {status}: {cut}."
         if type(err).__module__.startswith(("httpx", "httpcore")):
-            raise ValueError(f"Cannot reach Label Studio at {url}: {err}.") from err
-        raise
+            return f"Cannot reach Label Studio at {url}: {err}."
+        return (f"Label Studio at {url} sent an answer skralif cannot read "
+                f"({type(err).__name__}: {str(err)[:BODY_CHARS]}).")
+
+    def _redact(self, text):
+        return text.replace(self.secret, "[API key]") if self.secret else text
+
+    def tasks(self, ls, count):
+        """The project's tasks, at most ``count`` (the project's own task count: a server
+        that always returns a full page cannot keep skralif reading), each checked."""
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValueError(f"Label Studio at {self.url} did not say how many tasks project "
+                             f"{self.project} has (task_number {count!r}).")
+        pages = iter(self.call(lambda: ls.tasks.list(project=self.project, fields="all")))
+        tasks, seen = [], set()
+        for _ in range(count):  # each item checked as it comes: a bad page stops the reading
+            task = self.call(lambda: next(pages, None))
+            if task is None:
+                break
+            tid = self._check_task(task)
+            if tid in seen:
+                raise ValueError(f"Label Studio at {self.url} sent task {tid} of project "
+                                 f"{self.project} twice; its task list cannot be read.")
+            seen.add(tid)
+            tasks.append(task)
+        if count and not tasks:
+            raise ValueError(f"Label Studio at {self.url} sent no task for project "
+                             f"{self.project}, which has {count}; its task list cannot be read.")
+        return tasks
+
+    def _check_task(self, task):
+        where = f"Label Studio at {self.url} sent a task of project {self.project}"
+        if isinstance(task, str | bytes | int | float | list):
+            raise ValueError(f"{where} that is {_short(task)}, not a task object.")
+        tid = _get(task, "id")
+        if isinstance(tid, bool) or not isinstance(tid, int):
+            raise ValueError(f"{where} without an integer id (got {_short(tid)}), so no "
+                             "prediction can be written for it.")
+        if not isinstance(_get(task, "data"), dict):
+            raise ValueError(f"{where}, {tid}, whose data is {_short(_get(task, 'data'))}, "
+                             "not an object.")
+        annotations = _get(task, "annotations") or []
+        if not isinstance(annotations, list):
+            raise ValueError(f"{where}, {tid}, whose annotations are {_short(annotations)}, "
+                             "not a list.")
+        for annotation in annotations:
+            result = _get(annotation, "result") or []
+            if not isinstance(result, list) or not all(isinstance(r, dict) for r in result):
+                raise ValueError(f"{where}, {tid}, with an annotation whose result is "
+                                 f"{_short(result)}, not a list of regions.")
+        return tid
+
+
+def _short(value, limit=60):
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _choices_control(config, project):
