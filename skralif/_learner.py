@@ -28,7 +28,7 @@ from ._training import (
     warn_module_instance,
 )
 from ._validation import as_float32, check_n, check_rows, validate_params
-from .exceptions import InputTypeError
+from .exceptions import InputTypeError, PoolChangedError
 from .nets import default_net
 from .strategies import RALIFQuery
 
@@ -442,6 +442,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         self._check_started()
         X = self.X_pool_ if X_pool is None else self._check_X(X_pool, "X_pool")
         n = self._default_n(len(X)) if n is None else check_n(n, len(X))
+        stored = self.X_pool_
         if not hasattr(self, "estimator_"):  # no model yet: the initial strategy proposes
             picks = initial_query(self.initial_strategy_, X, n, self._cold_steps,
                                   self.X_labeled_)
@@ -449,7 +450,13 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
             self._check_two_classes()
             picks = self._query_rows(self.estimator_, X, n, self.X_labeled_, self.y_labeled_,
                                      self.classes_)
-        if X_pool is None:  # teach matches equal rows of the stored pool to these first
+        if X_pool is None:
+            if self.X_pool_ is not stored:  # a teach committed while this query ran
+                raise PoolChangedError(
+                    "The stored pool changed while this query ran (a `teach` in another "
+                    "thread committed); its indices would point into a pool that no longer "
+                    "exists. Query again, or query and teach from one thread.")
+            # teach matches equal rows of the stored pool to these first
             self._proposed = (id(self.X_pool_), picks.copy())
         return picks
 

@@ -18,7 +18,7 @@ from sklearn.preprocessing import FunctionTransformer
 from skorch import NeuralNet, NeuralNetBinaryClassifier
 from skorch.dataset import ValidSplit
 
-from ._adapter import split_estimator
+from ._adapter import predict_proba, split_estimator
 from ._random import seeded_torch
 from .exceptions import InputTypeError
 from .nets import MLPModule, default_net
@@ -58,10 +58,12 @@ def train(template, X, y_enc, n_classes, seed, previous=None):
 def predict_proba_full(estimator, X, n_classes):
     """``predict_proba`` with one column per class, also for classifiers that know only
     the classes present in their training labels."""
-    proba = estimator.predict_proba(X)
     final, _ = split_estimator(estimator)
     if isinstance(final, NeuralNet):
-        return proba
+        # skralif's own forward pass, under the module's lock like every other it starts:
+        # skorch's predict_proba raced with queries in other threads (issue 22)
+        return predict_proba(estimator, X, name="X")
+    proba = estimator.predict_proba(X)
     full = np.zeros((len(X), n_classes))
     full[:, final.classes_.astype(int)] = proba
     return full

@@ -8,6 +8,7 @@ not know about skralif.
 __all__ = [
     "SkralifError",
     "InputTypeError",
+    "PoolChangedError",
     "ConvergenceError",
     "LiSSADivergenceError",
     "HessianTooLargeError",
@@ -23,6 +24,11 @@ class InputTypeError(SkralifError, TypeError):
 
     Raised for bad input only, so a bare :class:`TypeError` from skralif is a defect.
     """
+
+
+class PoolChangedError(SkralifError, RuntimeError):
+    """The stored pool changed (a ``teach`` in another thread) while a query of it ran:
+    its indices would point into a pool that no longer exists. Query again."""
 
 
 class ConvergenceError(SkralifError, RuntimeError):

@@ -6,13 +6,16 @@ ran with another thread's mode switches.
 """
 
 import threading
+import time
 
 import numpy as np
 import pytest
+import torch
 from joblib import parallel_backend
 
 from skralif import ActiveLearningClassifier, RALIFQuery
 from skralif.evaluation import run_experiment
+from skralif.exceptions import PoolChangedError
 from skralif.nets import default_net
 from skralif.strategies import BADGEQuery, BALDQuery, CoresetQuery, UncertaintyQuery
 from tests.conftest import MLP, make_net
@@ -107,3 +110,65 @@ def test_joblib_threading_backend_warns_it_is_not_reproducible(digits):
     with parallel_backend("threading", n_jobs=2), pytest.warns(UserWarning, match="threading"):
         run_experiment(default_net(max_epochs=1), ["random"], X[:200], y[:200], X[200:300],
                        y[200:300], initial_size=20, query_size=10, n_rounds=1, seeds=[0, 1])
+
+
+class OneAtATime(torch.nn.Module):
+    """An MLP whose forward pass fails if another is running on it (a slow one, so two
+    unlocked passes overlap for sure)."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = torch.nn.Sequential(torch.nn.Linear(64, 16), torch.nn.Tanh())
+        self.head = torch.nn.Linear(16, 10)
+        self.running = 0
+
+    def forward(self, X):
+        self.running += 1
+        try:
+            if self.running > 1:
+                raise RuntimeError("two forward passes at once")
+            time.sleep(0.002)
+            return self.head(self.body(X))
+        finally:
+            self.running -= 1
+
+
+def test_predict_proba_and_queries_in_threads_never_overlap(digits):
+    """Issue 22: the learner's predict_proba ran skorch's forward pass outside skralif's
+    lock; mixed with queries in 4 threads it raised in 2 of 430 calls."""
+    X, y = digits
+    y_known = np.where(np.arange(600) < 100, y[:600], -1)
+    clf = ActiveLearningClassifier(make_net(OneAtATime, max_epochs=3, batch_size=32,
+                                            iterator_valid__batch_size=50),
+                                   UncertaintyQuery(batch_size=50), random_state=0)
+    clf.fit(X[:600], y_known)
+
+    turns = iter(range(4))
+
+    def mixed():
+        predicts = next(turns) % 2  # two threads predict, two query
+        for _ in range(4):
+            clf.predict_proba(X[:200]) if predicts else clf.query(n=3)
+        return True
+
+    results, errors = in_threads(mixed, n_threads=4)
+    assert not errors and all(results)
+
+
+def test_a_query_overlapped_by_a_teach_is_refused(digits):
+    """Issue 22: it returned indices into a pool that no longer existed."""
+    X, y = digits
+    y_known = np.where(np.arange(300) < 60, y[:300], -1)
+    clf = ActiveLearningClassifier(default_net(max_epochs=3), UncertaintyQuery(),
+                                   random_state=0).fit(X[:300], y_known)
+
+    class TeachesMidway(UncertaintyQuery):
+        def _scores(self, estimator, X_pool, X_labeled, y_labeled):
+            clf.teach(clf.X_pool_[:2], y[60:62])  # what another thread could do meanwhile
+            return super()._scores(estimator, X_pool, X_labeled, y_labeled)
+
+    clf.query_strategy_ = TeachesMidway()
+    with pytest.raises(PoolChangedError, match="stored pool changed while this query ran"):
+        clf.query(n=3)
+    clf.query_strategy_ = UncertaintyQuery()
+    assert len(clf.query(n=3)) == 3

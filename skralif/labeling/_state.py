@@ -197,7 +197,11 @@ def project_lock(folder):
         handle.write(f"pid {os.getpid()} on {socket.gethostname()}, since "
                      f"{time.strftime('%Y-%m-%d %H:%M:%S')}")
         handle.flush()
-        yield
+        try:
+            yield
+        finally:  # empty again: a round that did not happen leaves no trace
+            handle.seek(0)
+            handle.truncate()
     finally:
         handle.close()  # closing the file releases the lock
 
