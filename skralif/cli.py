@@ -151,8 +151,9 @@ def _seed(text):
         value = int(text)
     except ValueError:
         value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer; got {text!r}")
+    if not 0 <= value < 2**32:  # numpy's RandomState takes 32 bits
+        raise argparse.ArgumentTypeError(
+            f"must be a non-negative integer below 2**32 (4294967296); got {text!r}")
     return value
 
 

@@ -471,3 +471,31 @@ def test_a_to_label_csv_that_is_a_folder_is_named_before_training(tmp_path, monk
     monkeypatch.setattr("skralif.labeling._round.propose", trained)
     with pytest.raises(ValueError, match=r"to_label.csv is not a file; skralif writes"):
         run(data)
+
+
+def test_unclear_errors_of_the_command_line_are_clear(tmp_path, capsys):
+    """Issue 22: an all-labeled file said "Found array with 0 sample(s)", --seed 2**40
+    named `random_state`, and --strategy bald suggested an option query does not have."""
+    data = tmp_path / "all.csv"
+    write(data, {name: int(label) for name, label in zip(NAMES, Y_WINE, strict=True)})
+    argv = ["query", str(data), "--target", "label", "--id", "name", "--ignore", "note",
+            "--epochs", "3"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Every row of" in err and "nothing is left to propose" in err and \
+        err.count("\n") == 1 and not default_state_dir(data).exists()
+    some = write(tmp_path / "some.csv", {})
+    with pytest.raises(SystemExit):
+        main(["query", str(some), "--target", "label", "--seed", str(2**40)])
+    assert "--seed: must be a non-negative integer below 2**32" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=r"`seed` must be an integer from 0 to 4294967295"):
+        run(some, seed=2**40)
+
+
+def test_bald_labels_with_the_dropout_it_samples(tmp_path):
+    data = write(tmp_path / "wine.csv", {})
+    labels = {}
+    label(labels, run(data).proposed)
+    write(data, labels)
+    report = run(data, strategy="bald")
+    assert report.round == 2 and len(report.proposed) == 8

@@ -126,15 +126,20 @@ def query_file(data, target, *, id_column=None, ignore=(), n=20, strategy="ralif
     check_options(positive=[("`n`", n), ("`epochs`", epochs)], non_negative=[("`seed`", seed)],
                   strategy=("`strategy`", strategy))
     folder = default_state_dir(data) if state_dir is None else Path(state_dir)
-    load_state(folder)  # a bad folder or state is named before the data is read
+    earlier = load_state(folder)  # a bad folder or state is named before the data is read
     table = read_table(data, target, id_column=id_column, ignore=tuple(ignore))
     settings = {"target": target, "id": id_column, "ignore": sorted(ignore),
                 "features": table.features}
+    if earlier is not None:
+        _check_same_project(earlier, settings, folder)
+    if not any(v is None for v in table.y):
+        raise ValueError(f"Every row of {data} has a `target` label: nothing is left to "
+                         "propose. Add unlabeled rows (an empty target cell) to continue.")
     if (folder / TO_LABEL).exists() and not (folder / TO_LABEL).is_file():
         raise ValueError(f"{folder / TO_LABEL} is not a file; skralif writes the proposals "
                          "there. Move it away, or pass another `state_dir` folder.")
     folder.mkdir(parents=True, exist_ok=True)
-    with project_lock(folder):  # the state is read again under the lock: it is the truth
+    with project_lock(folder):  # read again under the lock: another run may have written
         state = load_state(folder)
         if state is None:
             state = {"skralif_state": FORMAT, "data": str(data.resolve()),

@@ -15,6 +15,10 @@ from ..strategies import TypiClustQuery
 __all__ = ["Proposal", "Round", "run_round", "propose", "cross_validated_accuracy",
            "check_options"]
 
+#: the largest seed numpy's RandomState (and so scikit-learn's random_state) takes
+MAX_SEED = 2**32 - 1
+#: dropout of the net for strategies that sample it (BALD's MC dropout)
+MC_DROPOUT = 0.2
 #: the cold-start strategy, used until two classes have labels
 COLD_STRATEGY = "typiclust"
 
@@ -145,7 +149,9 @@ def propose(X, y, n, *, pending=(), strategy="ralif", seed=0, epochs=60):
     n = min(n, len(candidates))
     # the learner's own session: TypiClust while no model can rank (labels of fewer than
     # two classes), on the Pipeline's scaler fitted without labels; the strategy after
-    learner = ActiveLearningClassifier(scaled_mlp(max_epochs=epochs),
+    # BALD samples the net's dropout: without it, it could not rank anything (issue 22)
+    dropout = MC_DROPOUT if strategy == "bald" else 0.0
+    learner = ActiveLearningClassifier(scaled_mlp(max_epochs=epochs, dropout=dropout),
                                        query_strategy=make_strategy(strategy),
                                        initial_strategy=TypiClustQuery(random_state=seed),
                                        missing_label=None, random_state=seed).fit(X, y)
@@ -197,15 +203,17 @@ def check_options(*, positive=(), non_negative=(), strategy=None):
     positive : sequence of (str, object)
         ``(name, value)`` pairs that must be integers >= 1.
     non_negative : sequence of (str, object)
-        Pairs that must be integers >= 0.
+        Pairs that must be integers from 0 to :data:`MAX_SEED` (seeds).
     strategy : (str, object), default=None
         A pair whose value must be a name of :data:`skralif.evaluation.STRATEGIES`.
     """
-    for pairs, low, kind in [(positive, 1, "positive"), (non_negative, 0, "non-negative")]:
-        for name, value in pairs:
-            if not isinstance(value, int | np.integer) or isinstance(value, bool) or \
-                    value < low:
-                raise ValueError(f"{name} must be a {kind} integer; got {value!r}.")
+    for name, value in positive:
+        if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+    for name, value in non_negative:  # seeds: numpy's RandomState takes 32 bits
+        if not isinstance(value, int | np.integer) or isinstance(value, bool) or \
+                not 0 <= value <= MAX_SEED:
+            raise ValueError(f"{name} must be an integer from 0 to {MAX_SEED}; got {value!r}.")
     if strategy is not None and strategy[1] not in STRATEGIES:
         raise ValueError(f"{strategy[0]} {strategy[1]!r} is not a strategy; choose from "
                          f"{', '.join(sorted(STRATEGIES))}.")
