@@ -159,7 +159,13 @@ def _check_trained(estimator, X):
             "very different scales (put a StandardScaler first), or a module returning "
             "log-probabilities (log_softmax) with NLLLoss, which skorch passes through a "
             "second log: return logits with CrossEntropyLoss instead.")
-    if loss is not None and loss > DIVERGED_LOSS:
+    if proba.shape[1] > 1 and np.all((proba == 0) | (proba == 1)):
+        warnings.warn(
+            "The net is saturated: every probability it gives its training rows is exactly 0 "
+            "or 1, so uncertainty, BADGE and RALIF scores tie across the pool and its "
+            "ranking is arbitrary. Lower `lr`, add weight decay, or scale the inputs.",
+            UserWarning, stacklevel=4)
+    elif loss is not None and loss > DIVERGED_LOSS:
         warnings.warn(
             f"The net's final training loss is {loss:.3g}: finite, but no trained classifier's "
             f"(above {DIVERGED_LOSS:g}); its probabilities, and every strategy's ranking, are "

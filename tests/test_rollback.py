@@ -235,3 +235,12 @@ def test_an_interrupted_teach_restores_torch_grad_mode():
         assert torch.is_grad_enabled()
     finally:
         torch.set_grad_enabled(True)
+
+
+def test_a_saturated_net_is_kept_with_a_warning():
+    """Issue 22: lr=1e4 trains to a finite loss (about 4e3) whose probabilities are all
+    exactly 0 or 1: every strategy's scores tie, silently."""
+    X, y, y_known = _iris_session(None)
+    with pytest.warns(UserWarning, match="The net is saturated: every probability"):
+        ActiveLearningClassifier(default_net(lr=1e4, max_epochs=20),
+                                 random_state=0).fit(X, y_known)
