@@ -5,6 +5,8 @@ server is tests/test_labelstudio.py."""
 import warnings
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("label_studio_sdk")
 
@@ -106,3 +108,27 @@ def test_plain_http_to_another_host_warns():
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             _Server(url, 1, KEY)
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers(-3, 50) | st.text(max_size=4),
+                    lambda inner: st.lists(inner, max_size=3)
+                    | st.dictionaries(st.sampled_from(["id", "data", "annotations", "result",
+                                                       "x", "tasks"]), inner, max_size=3),
+                    max_leaves=8)
+
+
+@settings(max_examples=15, deadline=None)
+@given(position=st.integers(0, 39), field=st.sampled_from(["id", "data", "annotations"]),
+       value=JSON)
+def test_any_malformed_task_is_one_line_and_writes_nothing(position, field, value):
+    """Issue 22, as a property: a task with any value in a field sync reads is either
+    read or refused in one line before anything is written."""
+    tasks = [dict(t) for t in TASKS]
+    tasks[position] = dict(tasks[position], **{field: value})
+    fake = broken(tasks)
+    with serve(fake) as url:
+        try:
+            sync(url, epochs=1)
+        except ValueError as err:
+            assert "\n" not in str(err) and KEY not in str(err)
+            assert not [r for r in fake.requests if r[0] in WRITES]

@@ -4,6 +4,8 @@ import pickle
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.metrics import cohen_kappa_score
 
@@ -332,3 +334,28 @@ def test_a_call_that_raises_changes_nothing_and_bad_calls_are_named(make):
         fresh.update(Broken(A).fit(), POOL)
     assert fresh.get_state() == {"values": []} and not hasattr(fresh, "stop_set_")
     assert run(fresh, models(A, B)) == run(make(), models(A, B))
+
+
+@settings(max_examples=60, deadline=None)
+@given(which=st.sampled_from(["stabilizing", "change", "uncertainty"]),
+       n=st.one_of(st.integers(-2, 5), st.floats(allow_nan=True), st.booleans(), st.none()),
+       width=st.integers(1, 3), rows=st.integers(0, 5),
+       bad=st.sampled_from([None, np.nan, np.inf]))
+def test_any_update_either_counts_or_changes_nothing(which, n, width, rows, bad):
+    """Issue 22, as a property: every update either adds one value or raises a
+    ValueError/TypeError and leaves the criterion exactly as it was."""
+    make = {"stabilizing": lambda: StabilizingPredictions(stop_set_size=40),
+            "change": lambda: ClassificationChange(stop_set_size=40),
+            "uncertainty": lambda: OverallUncertainty()}[which]
+    criterion = make()
+    run(criterion, models(A))
+    before = criterion.get_state()
+    pool = np.tile(POOL[: 40 - rows], (1, width))
+    if bad is not None and len(pool):
+        pool[0, 0] = bad
+    try:
+        criterion.update(models(B)[0], pool, n=n)
+    except (ValueError, TypeError):
+        assert criterion.get_state() == before
+        return
+    assert len(criterion.values_) == 2

@@ -3,6 +3,9 @@
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from sklearn.exceptions import ConvergenceWarning
 
 from skralif.exceptions import HessianTooLargeError, LiSSADivergenceError, SkralifError
@@ -192,3 +195,24 @@ def test_bad_calls_are_named_whatever_the_backend(problem, make):
     # a numpy vector is the same vector
     np.testing.assert_allclose(make().inverse_hvp(obj, v.numpy()).numpy(),
                                make().inverse_hvp(obj, v).numpy())
+
+
+@settings(max_examples=60, deadline=None)
+@given(backend=st.sampled_from(["exact", "cg", "lissa"]),
+       v=st.one_of(
+           arrays(np.float64, st.integers(0, 20),
+                  elements=st.floats(allow_nan=True, allow_infinity=True, width=64)),
+           st.lists(st.one_of(st.floats(), st.text(max_size=2)), max_size=16),
+           st.none(), st.text(max_size=5)))
+def test_any_vector_is_solved_or_refused_by_name(backend, v):
+    """Issue 22, as a property: a backend either returns a finite solution of the right
+    length or raises a ValueError/TypeError naming `v` (never NaN, never torch's words)."""
+    obj, _ = ridge_problem()
+    solver = check_backend(backend, random_state=0) if backend == "lissa" else \
+        check_backend(backend)
+    try:
+        out = solver.inverse_hvp(obj, v)
+    except (ValueError, TypeError) as err:
+        assert "`v`" in str(err), str(err)
+        return
+    assert out.shape == (obj.n_params,) and torch.isfinite(out).all()
