@@ -234,3 +234,12 @@ def test_ctrl_c_during_start_up_is_one_line(monkeypatch, capsys):
     assert cli.main(["--version"]) == 130
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_the_report_command_reads_results_without_torch():
+    """Issue 26: each command imports what it uses; `skralif report` only reads JSON."""
+    code = ("import sys\nfrom skralif.evaluation import write_report\n"
+            "print('torch' in sys.modules, 'skorch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split() == ["False", "False"]

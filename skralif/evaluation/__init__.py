@@ -7,11 +7,28 @@ scored on the test set after every round. :class:`ALResults` summarises the
 curves and :class:`ALCurveDisplay` plots them.
 """
 
+import importlib
+
 from ._display import ALCurveDisplay
-from ._experiment import STRATEGIES, make_strategy, run_experiment
 from ._report import write_report
 from ._results import ALResults
 from ._statistics import across_settings, paired_bootstrap, penalty_matrix
 
 __all__ = ["STRATEGIES", "make_strategy", "run_experiment", "ALResults", "ALCurveDisplay",
            "paired_bootstrap", "penalty_matrix", "across_settings", "write_report"]
+
+#: names that import the learner and torch, loaded on first use (PEP 562): `skralif report`
+#: reads results files without torch
+_LAZY = {"STRATEGIES", "make_strategy", "run_experiment"}
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'skralif.evaluation' has no attribute {name!r}")
+    value = getattr(importlib.import_module("._experiment", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
