@@ -404,7 +404,25 @@ def block_features(estimator, block, view, batch_size, name="X_pool"):
 
 
 def pool_features(estimator, X, view, batch_size, name="X_pool"):
-    """The head's input for every row of ``X`` (an array or a dask array), one tensor."""
+    """The head's input for every row of ``X`` (an array or a dask array), one tensor.
+
+    For an array each block's features are copied into one tensor allocated at the
+    first block, so the pool's features are held once, not once in blocks and once
+    concatenated (issue 26: twice the features at the peak). A dask pool's blocks come
+    back from their tasks and are concatenated.
+    """
+    if not is_dask(X):
+        out = None
+        for sl in iter_chunks(n_rows(X), block_rows(batch_size)):
+            feats = block_features(estimator, take_rows(X, sl), view, batch_size, name)
+            if out is None:
+                out = torch.empty((n_rows(X), *feats.shape[1:]), dtype=feats.dtype,
+                                  device=feats.device)
+            out[sl] = feats
+            del feats
+        if out is None:
+            return torch.zeros(0, view.head.in_features, device=view.device)
+        return out
     chunks = pool_map(lambda block, _: block_features(estimator, block, view, batch_size, name),
                       X, batch_size)
     if not chunks:

@@ -23,6 +23,8 @@ class CoresetQuery(QueryStrategy):
     The encoder is the input of the net's head (as for RALIF). Each pick is
     the pool row farthest from everything labeled or picked so far. Cost:
     one encoder pass over the pool, then ``O(n_pool (n_labeled + n) d)``.
+    Memory: the pool's encoder features, ``4 d`` bytes a row, plus ``8`` bytes a
+    row of distances.
 
     Parameters
     ----------
@@ -88,7 +90,10 @@ class BADGEQuery(QueryStrategy):
     ``<g_u, g_v> = <a_u, a_v> <x~_u, x~_v>``, so a distance costs
     ``O(C + d)``. Selection starts at the largest embedding and draws the rest
     with probability proportional to the squared distance to the nearest pick.
-    Cost: one encoder pass, then ``O(n n_pool (C + d))``.
+    Cost: one encoder pass, then ``O(n n_pool (C + d))``. Memory: the pool's
+    encoder features, ``4 d`` bytes a row (float32, as the net computes them),
+    plus ``8 (C + 3)`` bytes a row of residuals, norms and distances; never the
+    ``C (d + 1)`` numbers of a row's embedding.
 
     Parameters
     ----------
@@ -117,26 +122,44 @@ class BADGEQuery(QueryStrategy):
         self.random_state = random_state
 
     def _embedding(self, estimator, X_pool):
+        """``(A, feats, bias, xx)``: the head residuals ``a_u`` (float64, ``n x C``), the
+        encoder features as computed (float32), whether ``x~`` ends with a 1, and
+        ``||x~_u||^2``. ``x~`` itself is never built: a float64 copy of it was
+        ``8 (d + 1)`` bytes a row, the largest allocation of a query (issue 26)."""
         view = HeadView.from_estimator(estimator, X_pool, self.head)
         feats = pool_features(estimator, X_pool, view, self._batch_rows(estimator, X_pool))
         W = view.weights()
-        P = head_proba(feats, W)
-        return head_residuals(P, P.argmax(dim=1), view.binary), augment(feats, W)
+        P = torch.cat([head_proba(feats[sl], W) for sl in _chunks(len(feats))]) \
+            if len(feats) else head_proba(feats, W)
+        A = head_residuals(P, P.argmax(dim=1), view.binary)
+        del P
+        xx = torch.cat([(augment(feats[sl], W) ** 2).sum(1) for sl in _chunks(len(feats))]) \
+            if len(feats) else feats.new_zeros(0, dtype=torch.float64)
+        return A, feats, W, xx
 
     def _scores(self, estimator, X_pool, X_labeled, y_labeled):
         """Norm of each row's gradient embedding, ``||a_u|| ||x~_u||``."""
-        A, X = self._embedding(estimator, X_pool)
-        norms = torch.linalg.vector_norm(A, dim=1) * torch.linalg.vector_norm(X, dim=1)
-        return norms.cpu().numpy()
+        A, _, _, xx = self._embedding(estimator, X_pool)
+        return (torch.linalg.vector_norm(A, dim=1) * xx.sqrt()).cpu().numpy()
 
     def _select(self, estimator, X_pool, n, X_labeled, y_labeled):
-        A, X = self._embedding(estimator, X_pool)
-        sq = (A * A).sum(1) * (X * X).sum(1)
+        A, feats, W, xx = self._embedding(estimator, X_pool)
+        sq = (A * A).sum(1) * xx
+
+        bias = 1.0 if W.shape[1] > feats.shape[1] else 0.0
 
         def distance_to(i):
-            d2 = sq + sq[i] - 2.0 * (A @ A[i]) * (X @ X[i])
+            # <x~_u, x~_i> = <f_u, f_i> (+ 1 for the bias), from the stored float32
+            # features: no float64 copy of the pool per pick
+            dots = (feats @ feats[i]).to(torch.float64) + bias
+            d2 = sq + sq[i] - 2.0 * (A @ A[i]) * dots
             return d2.clamp_min(0.0).sqrt()
 
         first = int(top_n(sq.cpu().numpy(), 1)[0])
         rng = check_random_state(self.random_state)
         return kmeans_pp(distance_to, len(A), n, rng, first)
+
+
+def _chunks(n, rows=8192):
+    """Row slices of about 8,192 rows: float64 temporaries of a few MiB each."""
+    return [slice(i, min(i + rows, n)) for i in range(0, n, rows)]

@@ -1,8 +1,9 @@
 """Peak memory of reading a net over a pool: ``predict_proba`` versus each strategy.
 
 Run as a script (a fresh process, so nothing else inflates its peak):
-``python memory_probe.py {cnn,mlp} N_POOL [STRATEGY ...]``: a CNN over 3x32x32 images
-(inference batch 64) or a 784-512-256-10 MLP (inference batch 4,096). Prints one JSON object mapping
+``python memory_probe.py {cnn,mlp,default} N_POOL [STRATEGY ...]``: a CNN over 3x32x32
+images (inference batch 64), a 784-512-256-10 MLP (inference batch 4,096), or skralif's
+default net on 64 features (inference batch 4,096). Prints one JSON object mapping
 ``"predict_proba"`` and each strategy to the rise of peak resident memory (MiB)
 during that call over the memory resident just before it, and ``"hessian"`` to
 the size (MiB) of RALIF's dense float64 head Hessian, a constant of the net. The
@@ -70,8 +71,16 @@ class MLP(torch.nn.Module):
         return self.head(self.body(X))
 
 
+def _default_mlp():
+    """skralif's default net's module (one hidden layer of 128) on 64 features."""
+    from skralif.nets import MLPModule
+
+    return MLPModule(in_features=64, n_classes=10)
+
+
 #: net kind -> (module, row shape, training and inference batch sizes)
-NETS = {"cnn": (CNN, (3, 32, 32), 64, 64), "mlp": (MLP, (784,), 64, 4096)}
+NETS = {"cnn": (CNN, (3, 32, 32), 64, 64), "mlp": (MLP, (784,), 64, 4096),
+        "default": (_default_mlp, (64,), 32, 4096)}
 
 
 def _status(key):
