@@ -278,6 +278,8 @@ def run(args) -> int:
 #: what the summary's columns mean, printed under it
 SUMMARY_HELP = (
     "AULC: mean test accuracy over the label budget (area under the learning curve).\n"
+    "Gain vs random: AULC points (x100) over random's for the same seed, mean [paired "
+    "bootstrap 95% interval over seeds].\n"
     "Win rate: share of seeds whose AULC is at least random's for the same seed.\n"
     "Labels saved: how many fewer labels than the full budget the strategy's mean curve "
     "needs to reach, and stay at, random's final accuracy (n/a if it never does; random's "

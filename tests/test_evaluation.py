@@ -34,7 +34,13 @@ def test_summary_matches_hand_computation():
     assert a["aulc_mean"] == pytest.approx(0.6125) and a["aulc_std"] == pytest.approx(0.0375)
     # random ends at mean 0.6; a's mean curve (0.5, 0.6, 0.75) reaches 0.6 at 20 labels
     assert a["labels_saved"] == pytest.approx(10.0)
-    assert "win rate" in res.format_summary()
+    text = res.format_summary()
+    assert "win rate" in text and "gain vs random" in text
+    # a gains +15 and -12.5 points over random, seed by seed: two seeds cannot separate them
+    assert "+1.25 [-12.50, +15.00]" in text
+    assert text.splitlines()[-1] == ("With 2 seeds, the paired 95% intervals cannot separate "
+                                     "random from a (best mean AULC): read their order as a "
+                                     "tie, or run more seeds.")
 
 
 def test_results_round_trip_through_json_and_csv(tmp_path):

@@ -110,7 +110,12 @@ class ALResults:
         return float(self.n_labeled[-1] - needed)
 
     def format_summary(self, baseline="random"):
-        """The summary as a plain-text table.
+        """The summary as a plain-text table, and what the seeds cannot separate.
+
+        Besides each strategy's AULC, its gain over ``baseline`` in AULC points
+        (x100) with the paired bootstrap 95% interval, and a last line naming the
+        strategies whose paired interval against the best (by mean AULC) contains
+        zero: with these seeds, their order is not evidence.
 
         Parameters
         ----------
@@ -121,14 +126,31 @@ class ALResults:
         -------
         str
         """
-        lines = [f"{'strategy':<20} {'AULC':>7} {'± std':>7} {'final':>7} "
-                 f"{'win rate':>9} {'labels saved':>13}"]
+        lines = [f"{'strategy':<20} {'AULC':>7} {'± std':>7} {'gain vs ' + baseline:>26} "
+                 f"{'final':>7} {'win rate':>9} {'labels saved':>13}"]
         for row in self.summary(baseline):
             win = "n/a" if np.isnan(row["win_rate"]) else f"{row['win_rate']:.0%}"
             saved = "n/a" if np.isnan(row["labels_saved"]) else f"{row['labels_saved']:.1f}"
+            gain = ("n/a" if np.isnan(row["gain"]) or row["strategy"] == baseline else
+                    f"{100 * row['gain']:+.2f} [{100 * row['gain_low']:+.2f}, "
+                    f"{100 * row['gain_high']:+.2f}]")
             lines.append(f"{row['strategy']:<20} {row['aulc_mean']:7.4f} {row['aulc_std']:7.4f} "
-                         f"{row['final_accuracy']:7.4f} {win:>9} {saved:>13}")
-        return "\n".join(lines)
+                         f"{gain:>26} {row['final_accuracy']:7.4f} {win:>9} {saved:>13}")
+        return "\n".join([*lines, self._separation_line()])
+
+    def _separation_line(self):
+        """Which strategies the seeds cannot tell from the best one (paired intervals)."""
+        aulc = self.aulc()
+        best = int(np.argmax(aulc.mean(axis=1)))
+        tied = [name for i, name in enumerate(self.strategies)
+                if i != best and paired_bootstrap(aulc[best] - aulc[i])[1] <= 0]
+        seeds = f"{len(self.seeds)} seed{'s' if len(self.seeds) > 1 else ''}"
+        if not tied:
+            return (f"With {seeds}, {self.strategies[best]} (best mean AULC) is ahead of "
+                    "every other strategy: each paired 95% interval excludes zero.")
+        return (f"With {seeds}, the paired 95% intervals cannot separate "
+                f"{', '.join(tied)} from {self.strategies[best]} (best mean AULC): read "
+                "their order as a tie, or run more seeds.")
 
     def to_json(self, path):
         """Write every number and setting, and the summary, as JSON.
