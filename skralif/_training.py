@@ -50,8 +50,10 @@ def train(template, X, y_enc, n_classes, seed, previous=None):
         # an interrupt inside skorch's no-grad evaluation left the (thread's) global grad
         # mode off, and every later training step silently learned nothing (issue 22)
         torch.set_grad_enabled(grad_mode)
-    _check_output_width(estimator, X, n_classes)
-    _check_trained(estimator, X)
+    # one probe of the fitted estimator serves both checks
+    proba = np.asarray(estimator.predict_proba(X[:PROBE_ROWS]), dtype=np.float64)
+    _check_output_width(estimator, proba, n_classes)
+    _check_trained(estimator, proba)
     return estimator
 
 
@@ -121,11 +123,11 @@ def _fresh(template, X, n_classes):
     return estimator
 
 
-def _check_output_width(estimator, X, n_classes):
+def _check_output_width(estimator, proba, n_classes):
     final, _ = split_estimator(estimator)
     if not isinstance(final, NeuralNet):
         return
-    width = estimator.predict_proba(X[:1]).shape[1]
+    width = proba.shape[1]
     if width != n_classes:
         raise ValueError(
             f"The net outputs {width} columns but the labels hold {n_classes} classes. "
@@ -140,13 +142,12 @@ PROBE_ROWS = 256
 DIVERGED_LOSS = 1e4
 
 
-def _check_trained(estimator, X):
+def _check_trained(estimator, proba):
     """Refuse a fit whose training loss or probabilities are not finite; warn on one
     whose loss is finite but far beyond any trained classifier's (issue 22: such nets
     were committed, then predicted class 0 and scored every pool row the same)."""
     final, _ = split_estimator(estimator)
     loss = _last_train_loss(final)
-    proba = np.asarray(estimator.predict_proba(X[:PROBE_ROWS]), dtype=np.float64)
     bad_proba = not np.isfinite(proba).all() or (proba < -1e-6).any() or not np.allclose(
         proba.sum(axis=1), 1.0, atol=1e-3)
     if (loss is not None and not np.isfinite(loss)) or bad_proba:

@@ -337,15 +337,21 @@ STATE_EDITS = [
 ]
 
 
-@pytest.mark.parametrize("edit, message", STATE_EDITS)
-def test_a_hand_edited_state_gets_one_line_naming_the_key(tmp_path, capsys, edit, message):
-    """Issue 22: seven such edits gave tracebacks."""
+def three_rounds(tmp_path):
+    """A project three rounds in, every proposal of the first two labeled."""
     data = write(tmp_path / "wine.csv", {})
     labels = {}
     for _ in range(2):
         label(labels, run(data).proposed)
         write(data, labels)
     run(data)
+    return data, labels
+
+
+@pytest.mark.parametrize("edit, message", STATE_EDITS)
+def test_a_hand_edited_state_gets_one_line_naming_the_key(tmp_path, capsys, edit, message):
+    """Issue 22: seven such edits gave tracebacks."""
+    data, labels = three_rounds(tmp_path)
     path = default_state_dir(data) / "state.json"
     good = json.loads(path.read_text())
     path.write_text(json.dumps(_edited(good, edit)))
@@ -435,12 +441,7 @@ def test_a_second_round_on_a_held_project_is_refused_naming_the_holder(tmp_path,
 def test_the_nets_weights_are_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
     from skorch import NeuralNet
 
-    data = write(tmp_path / "wine.csv", {})
-    labels = {}
-    for _ in range(2):
-        label(labels, run(data).proposed)
-        write(data, labels)
-    run(data)
+    data, labels = three_rounds(tmp_path)
     folder = default_state_dir(data)
     before = {p.name: p.read_bytes() for p in folder.iterdir() if p.name != ".lock"}
     assert "net_params.pt" in before

@@ -310,10 +310,14 @@ class ModuleParameters:
         self.objective = ParamObjective(net, names, X, y, damping, batch_size, dtype)
         self.batch_size = batch_size
         self._to_proba = net._get_predict_nonlinearity()
+        # logits (cross-entropy) and a binary logit get a log-softmax, stable however
+        # confident the net; other outputs are probabilities, as the net's predict_proba
+        self._output = ("logits" if isinstance(net.criterion_, torch.nn.CrossEntropyLoss) else
+                        "logit" if isinstance(net.criterion_, torch.nn.BCEWithLogitsLoss) else
+                        "proba")
         if head is not None:
-            bias = head_bias
-            d = head.shape[1] - (1 if bias else 0)
-            flat = torch.cat([head[:, :d].reshape(-1)] + ([head[:, d]] if bias else []))
+            d = head.shape[1] - (1 if head_bias else 0)
+            flat = torch.cat([head[:, :d].reshape(-1)] + ([head[:, d]] if head_bias else []))
             self.objective.theta[: flat.numel()] = flat.to(self.objective.theta)
 
     @property
@@ -354,7 +358,12 @@ class ModuleParameters:
         torch.Tensor of shape (b, C)
         """
         out = self.objective.outputs(theta, xb)
-        return torch.log(self._to_proba(out).reshape(len(out), -1))
+        out = out.reshape(len(out), -1)
+        if self._output == "logits":
+            return torch.log_softmax(out, dim=1)
+        if self._output == "logit":  # the binary logit z is the logits [0, z]
+            return torch.log_softmax(torch.cat([torch.zeros_like(out), out], dim=1), dim=1)
+        return torch.log(self._to_proba(out))
 
     def target_gradient(self, xb, labels=None, soft=False):
         """The gradient of the target loss ``R`` over one chunk (one backward pass).

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-from .._adapter import HeadView, augment, pool_features
+from .._adapter import HeadView, augment, iter_chunks, pool_features
 from .._validation import positive_int
 from ..influence._head import head_proba, head_residuals
 from ._base import QueryStrategy, euclidean_to, kmeans_pp, nearest_distance, top_n
@@ -122,19 +122,22 @@ class BADGEQuery(QueryStrategy):
         self.random_state = random_state
 
     def _embedding(self, estimator, X_pool):
-        """``(A, feats, bias, xx)``: the head residuals ``a_u`` (float64, ``n x C``), the
-        encoder features as computed (float32), whether ``x~`` ends with a 1, and
-        ``||x~_u||^2``. ``x~`` itself is never built: a float64 copy of it was
-        ``8 (d + 1)`` bytes a row, the largest allocation of a query (issue 26)."""
+        """``(A, feats, W, xx)``: the head residuals ``a_u`` (float64, ``n x C``), the
+        encoder features as computed (float32), the head ``[W | b]`` (``x~`` is
+        ``augment(f, W)``) and ``||x~_u||^2``. ``x~`` itself is never built: a float64
+        copy of it was ``8 (d + 1)`` bytes a row, the largest allocation of a query
+        (issue 26)."""
         view = HeadView.from_estimator(estimator, X_pool, self.head)
         feats = pool_features(estimator, X_pool, view, self._batch_rows(estimator, X_pool))
         W = view.weights()
-        P = torch.cat([head_proba(feats[sl], W) for sl in _chunks(len(feats))]) \
-            if len(feats) else head_proba(feats, W)
+        parts = list(iter_chunks(len(feats), 8192))  # float64 temporaries of a few MiB
+        if not parts:
+            P = head_proba(feats, W)
+            return (head_residuals(P, P.argmax(dim=1), view.binary), feats, W,
+                    feats.new_zeros(0, dtype=torch.float64))
+        P = torch.cat([head_proba(feats[sl], W) for sl in parts])
         A = head_residuals(P, P.argmax(dim=1), view.binary)
-        del P
-        xx = torch.cat([(augment(feats[sl], W) ** 2).sum(1) for sl in _chunks(len(feats))]) \
-            if len(feats) else feats.new_zeros(0, dtype=torch.float64)
+        xx = torch.cat([(augment(feats[sl], W) ** 2).sum(1) for sl in parts])
         return A, feats, W, xx
 
     def _scores(self, estimator, X_pool, X_labeled, y_labeled):
@@ -158,8 +161,3 @@ class BADGEQuery(QueryStrategy):
         first = int(top_n(sq.cpu().numpy(), 1)[0])
         rng = check_random_state(self.random_state)
         return kmeans_pp(distance_to, len(A), n, rng, first)
-
-
-def _chunks(n, rows=8192):
-    """Row slices of about 8,192 rows: float64 temporaries of a few MiB each."""
-    return [slice(i, min(i + rows, n)) for i in range(0, n, rows)]

@@ -181,3 +181,18 @@ def test_damping_is_set_in_one_place(linear_net, digits):
     # the one place: the same damping through the objective equals the backend's
     once = influence_scores(linear_net, X[:50], y[:50], X[50:60], damping=0.1, method="cg")
     assert np.isfinite(once).all()
+
+
+def test_the_torch_func_path_stays_finite_on_a_confident_net(linear_net, digits):
+    """Log-probabilities come from a log-softmax of the logits, not log(softmax): a net
+    whose logits differ by hundreds gives finite scores in float32 too."""
+    import copy
+
+    X, y = digits
+    net = copy.deepcopy(linear_net)
+    with torch.no_grad():
+        net.module_.weight.mul_(200.0)
+    for dtype in (torch.float32, torch.float64):
+        scores = influence_scores(net, X[:50], y[:50], X[50:60], params="all", damping=1e-2,
+                                  dtype=dtype)
+        assert np.isfinite(scores).all()
