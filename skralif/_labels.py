@@ -13,7 +13,7 @@ from sklearn.utils.validation import column_or_1d
 from .exceptions import InputTypeError
 
 __all__ = ["is_missing", "clean_labels", "encode_labels", "check_fit_labels",
-           "check_teach_labels"]
+           "check_teach_labels", "check_score_labels"]
 
 
 def check_fit_labels(y, n_rows, missing_label):
@@ -75,6 +75,20 @@ def check_teach_labels(y, n_rows, missing_label, known, user_classes=None):
             f"`y` holds labels {sorted(set(y) - set(user_classes))} outside the net's "
             f"`classes`={list(user_classes)}."
         )
+    return y
+
+
+def check_score_labels(y, n_rows, classes):
+    """The true labels given to ``score``: one per row, of the kind of ``classes``."""
+    y = column_or_1d(np.asarray(y), warn=True)
+    if len(y) != n_rows:
+        raise ValueError(f"`y` has {len(y)} labels for {n_rows} rows of `X`.")
+    strings = y.dtype.kind in "US" or (y.dtype.kind == "O" and len(y) and all(
+        isinstance(v, str) for v in y))
+    if bool(strings) != (classes.dtype.kind in "US"):
+        raise InputTypeError(
+            f"`y` must hold labels of the learner's kind ({classes.dtype}, e.g. "
+            f"{classes[0]!r}); got {y[:3].tolist()} (dtype {y.dtype}).")
     return y
 
 

@@ -1,16 +1,57 @@
-"""Which stored pool row a taught row is: identity by position, never by value alone.
+"""Rows given to a fitted learner: checked against its fit, matched to its stored pool.
 
-Distinct samples can hold equal values (integer features repeat, issue 22), so a
-taught row is matched to an equal row of the stored pool, those the last query
-proposed first; a row matching none is a new sample, unless it copies a row taken
-from the stored pool by an earlier ``teach`` (taught twice).
+Rows passed to ``query``, ``predict`` or ``teach`` must look like the rows of
+``fit`` (width, shape, feature names, finite in float32). A taught row's identity
+is its position in the stored pool, never its values alone: distinct samples can
+hold equal values (integer features repeat, issue 22), so a taught row is matched
+to an equal row of the stored pool, those the last query proposed first; a row
+matching none is a new sample, unless it copies a row taken from the stored pool by
+an earlier ``teach`` (taught twice).
 """
 
 from __future__ import annotations
 
 import numpy as np
+from sklearn.utils.validation import validate_data
 
-__all__ = ["match_rows", "check_not_taught"]
+from ._adapter import check_pool, is_dask
+from ._validation import as_float32, check_rows
+
+__all__ = ["check_fit_rows", "check_like_fit", "match_rows", "check_not_taught",
+           "taught_state", "last_proposals"]
+
+_DTYPES = [np.float32, np.float64]
+
+
+def check_fit_rows(learner, X):
+    """``X`` of ``fit`` as float32, every error naming ``X``; sets ``learner``'s
+    ``n_features_in_`` (and ``feature_names_in_``) as scikit-learn's ``validate_data``."""
+    check_rows(X, "X", allow_nd=True, dtype=_DTYPES)  # named errors first
+    X = validate_data(learner, X, reset=True, allow_nd=True, dtype=_DTYPES,
+                      ensure_all_finite=False)
+    return as_float32(X, "X")
+
+
+def check_like_fit(learner, X, name):
+    """Rows (a dask array too) shaped like the learner's labeled rows, as float32; a
+    dask array's values are checked chunk by chunk, inside its tasks."""
+    shape, expected = learner.X_labeled_.shape[1:], learner.n_features_in_
+    if is_dask(X):
+        X = check_pool(X, name)
+        if X.shape[1:] != shape:
+            raise ValueError(f"`{name}` has {X.shape[1]} features, but "
+                             f"ActiveLearningClassifier is expecting {expected}.")
+        return X.astype(np.float32)
+    checked = check_rows(X, name, allow_nd=True, dtype=_DTYPES)
+    if checked.shape[1] != expected:
+        raise ValueError(f"{name} has {checked.shape[1]} features, but "
+                         f"ActiveLearningClassifier is expecting {expected} "
+                         f"features as input (argument `{name}`).")
+    validate_data(learner, X, reset=False, skip_check_array=True)  # feature names
+    if checked.shape[1:] != shape:
+        raise ValueError(f"`{name}` rows have shape {checked.shape[1:]}, but "
+                         f"ActiveLearningClassifier was fitted on {shape}.")
+    return as_float32(checked, name)
 
 
 def match_rows(pool, X, prefer=None) -> np.ndarray:
@@ -45,3 +86,20 @@ def check_not_taught(X, taken, X_from_pool):
             "them again would count them twice. Pass only rows not labeled yet; rows "
             "from outside the stored pool are new samples, equal values or not."
         )
+
+
+def taught_state(pool_index, labeled_iter, taken, round_):
+    """After a teach took pool positions ``taken`` (-1: a new sample): the mask of pool
+    rows kept, and ``labeled_iter`` (a copy) with the taken rows marked ``round_``."""
+    keep = np.ones(len(pool_index), dtype=bool)
+    keep[taken[taken >= 0]] = False
+    labeled_iter = labeled_iter.copy()
+    labeled_iter[pool_index[taken[taken >= 0]]] = round_
+    return keep, labeled_iter
+
+
+def last_proposals(learner):
+    """Pool positions the last ``query`` of the learner's stored pool proposed, if the
+    pool is still the one it saw: among equal pool rows, these are the ones taught."""
+    pool_id, picks = getattr(learner, "_proposed", (None, None))
+    return picks if pool_id == id(learner.X_pool_) else None

@@ -15,8 +15,9 @@ import contextlib
 import threading
 
 import torch
+from sklearn.base import clone
 
-__all__ = ["seeded_torch"]
+__all__ = ["seeded_torch", "seeded_clone"]
 
 _RNG_LOCK = threading.RLock()
 
@@ -30,3 +31,13 @@ def seeded_torch(seed: int, devices=None):
     with _RNG_LOCK, torch.random.fork_rng(devices=devices):
         torch.manual_seed(int(seed) % (2**63 - 1))
         yield
+
+
+def seeded_clone(strategy, rng):
+    """A clone of ``strategy`` whose ``random_state``, if None, is seeded from ``rng``
+    (a seed is drawn either way, so later draws do not depend on the strategy)."""
+    strategy = clone(strategy)
+    seed = int(rng.randint(2**31 - 1))
+    if "random_state" in strategy.get_params() and strategy.random_state is None:
+        strategy.set_params(random_state=seed)
+    return strategy

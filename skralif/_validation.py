@@ -20,7 +20,7 @@ from sklearn.utils._param_validation import (
 from .exceptions import InputTypeError
 
 __all__ = ["validate_params", "positive_int", "non_negative_real", "check_rows",
-           "as_float32", "check_n"]
+           "as_float32", "check_n", "default_n"]
 
 
 def positive_int():
@@ -119,3 +119,12 @@ def check_n(n, n_pool, name="n"):
             f"got {n:,}."
         )
     return int(n)
+
+
+def default_n(query_size, n_pool):
+    """``query_size``, the default ``n`` of a query, when the pool has that many rows."""
+    if n_pool < query_size:
+        raise ValueError(
+            f"The pool has {n_pool:,} rows, fewer than `query_size`={query_size} (the default "
+            f"`n`); pass `n` between 1 and {n_pool:,}, or lower `query_size`.")
+    return query_size
