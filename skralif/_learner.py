@@ -13,13 +13,21 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import accuracy_score
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from ._adapter import check_pool, is_dask
+from ._audit import Audit
 from ._initial import fitted_preprocessing, initial_draw, initial_query, initial_scores
-from ._labels import check_fit_labels, check_teach_labels, encode_labels
-from ._pool_rows import check_not_taught, match_rows
+from ._labels import check_fit_labels, check_score_labels, check_teach_labels, encode_labels
+from ._pool_rows import (
+    check_fit_rows,
+    check_like_fit,
+    check_not_taught,
+    last_proposals,
+    match_rows,
+    taught_state,
+)
+from ._random import seeded_clone
 from ._training import (
     check_strategies_fit,
     net_classes,
@@ -27,8 +35,8 @@ from ._training import (
     train,
     warn_module_instance,
 )
-from ._validation import as_float32, check_n, check_rows, validate_params
-from .exceptions import InputTypeError, PoolChangedError
+from ._validation import check_n, default_n, validate_params
+from .exceptions import PoolChangedError
 from .nets import default_net
 from .strategies import RALIFQuery
 
@@ -38,29 +46,24 @@ __all__ = ["ActiveLearningClassifier"]
 class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
     """Pool-based active learning around a skorch classifier, as one sklearn estimator.
 
-    **Interactive mode** (``n_queries=0``): :meth:`fit` trains on the rows
-    whose label is not ``missing_label`` and keeps the others as the pool;
-    :meth:`query` proposes rows to label and :meth:`teach` adds their labels and
-    refits. **Simulated mode** (``n_queries > 0``): :meth:`fit` treats ``y`` as
-    the oracle, draws ``initial_size`` labeled rows, runs ``n_queries`` rounds
-    of ``query_size`` labels revealed from ``y`` and ends fitted on the final
-    labeled set, so :class:`~sklearn.model_selection.GridSearchCV` can compare
-    AL settings at a fixed label budget.
+    **Interactive mode** (``n_queries=0``): :meth:`fit` trains on the labeled
+    rows and keeps the others as the pool; :meth:`query` proposes rows to label,
+    :meth:`teach` adds their labels and refits. **Simulated mode**
+    (``n_queries > 0``): ``y`` is the oracle; :meth:`fit` draws ``initial_size``
+    rows, reveals ``query_size`` more in each of ``n_queries`` rounds and ends
+    fitted on them, so ``GridSearchCV`` compares AL settings at a fixed budget.
 
     Parameters
     ----------
     estimator : estimator, default=None
-        A skorch ``NeuralNetClassifier``, or a ``Pipeline`` ending in one; any
-        sklearn classifier with ``predict_proba`` works with strategies that
-        need only probabilities. Cloned before every fit. None uses
-        :func:`skralif.nets.default_net`. Nets whose module is
-        :class:`skralif.nets.MLPModule` (the default net, tuned or not) get
-        their input and output widths from the data; any other net is used
-        as given, and its output width must equal the number of classes.
+        A skorch ``NeuralNetClassifier``, or a ``Pipeline`` ending in one (any
+        classifier with ``predict_proba`` works with strategies that need only
+        probabilities). Cloned before every fit. None uses
+        :func:`skralif.nets.default_net`. A :class:`skralif.nets.MLPModule` net
+        gets its widths from the data; any other must output one column per class.
     query_strategy : QueryStrategy, default=None
-        See :mod:`skralif.strategies`. None means :class:`~skralif.RALIFQuery`.
-        Cloned at fit; a ``random_state`` left None is seeded from this
-        learner's ``random_state``.
+        See :mod:`skralif.strategies`; None is :class:`~skralif.RALIFQuery`.
+        Cloned at fit; its ``random_state``, if None, is seeded from this one's.
     initial_size : int or float, default=20
         Simulated mode: labeled rows chosen before the first query (a float
         in (0, 1) is a share of the labelable rows), by ``initial_strategy``.
@@ -69,87 +72,69 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
     n_queries : int, default=0
         Simulated rounds; 0 selects interactive mode.
     initial_strategy : QueryStrategy or None, default=None
-        Chooses the first rows to label, before any model exists: a
-        label-free strategy such as :class:`~skralif.strategies.TypiClustQuery`,
-        :class:`~skralif.strategies.ProbCoverQuery` or
-        :class:`~skralif.strategies.RandomQuery` (a plain random draw). It
-        sees ``X`` through the preprocessing steps of a Pipeline
-        ``estimator``, fitted on all of ``X`` (no label is used). Simulated
-        mode: it picks the ``initial_size`` initial rows. Interactive mode:
-        while the labels hold fewer than two classes (none at all
-        included) no model is trained, :meth:`query` proposes with it
-        (the labeled rows count as covered), and the :meth:`teach` that
-        brings a second class trains the first model; from then on
-        ``query_strategy`` queries.
-        None keeps the stratified draw of simulated mode: stratified when
-        every class has at least two rows and ``initial_size`` is at least
-        the number of classes, which *peeks at the oracle's labels* (a real
-        project cannot stratify what it has not labeled; use
-        ``RandomQuery()`` for an honest random start).
+        A label-free strategy (e.g. :class:`~skralif.strategies.TypiClustQuery`)
+        that picks rows before any model exists, on ``X`` through a Pipeline's
+        preprocessing fitted without labels. Simulated mode: the initial rows.
+        Interactive mode: while fewer than two classes are labeled no model is
+        trained and it proposes; the :meth:`teach` that brings a second class
+        trains the first model. None: a draw stratified by the oracle's labels
+        where possible (which *peeks at them*; ``RandomQuery()`` does not).
     stopping_criterion : StoppingCriterion or None, default=None
-        See :mod:`skralif.stopping`. Cloned at fit and updated after every
-        fit; its value is recorded in ``history_``, its decision in
-        ``should_stop_``, and a simulated :meth:`fit` ends when it says stop.
+        See :mod:`skralif.stopping`. Updated after every fit; a simulated
+        :meth:`fit` ends when it says stop.
     missing_label : scalar, default=-1
-        Marks unlabeled rows in ``y`` (``None`` and ``np.nan`` work too). In
-        simulated mode such rows are ignored: the oracle cannot label them.
+        Marks unlabeled rows in ``y`` (``None`` and ``np.nan`` too); the
+        oracle of simulated mode cannot label them.
     warm_start : bool, default=False
-        Refit after each round by continuing to train the current estimator
-        (``partial_fit``) instead of training a clone from scratch. Retraining
-        from scratch is the safer default for deep AL (DISTIL). A new class
-        always triggers training from scratch.
+        Continue training the current estimator (``partial_fit``) after each
+        round instead of a fresh clone (the safer default for deep AL). A new
+        class always trains from scratch.
+    audit_size : int, default=0
+        Simulated mode: rows drawn uniformly at random from the unlabeled rows
+        every round, whose labels only estimate the accuracy on the unlabeled
+        rows (see ``history_``); the strategy may still pick them.
     random_state : int, RandomState instance or None, default=None
         Seeds the initial draw, the strategy (when its own is None) and torch
-        during every fit (through a forked generator: the global torch stream
-        is left as it was).
+        during every fit (on a forked generator: torch's global stream is kept).
     verbose : int, default=0
         Show a tqdm progress bar over simulated rounds when > 0.
 
     Attributes
     ----------
     estimator_ : estimator
-        The estimator fitted on the current labeled set.
-    query_strategy_ : QueryStrategy
-        The strategy in use.
+        The estimator fitted on the labeled rows ``X_labeled_``, ``y_labeled_``.
+    query_strategy_, initial_strategy_, stopping_criterion_ : object
+        The fitted clones in use (None where not given); the criterion is updated
+        after every fit and ``should_stop_`` (bool) holds its last decision.
     classes_ : ndarray of shape (n_classes,)
         Class labels, in the user's own values.
     n_features_in_ : int
         Number of features seen at fit.
-    X_labeled_ : ndarray of shape (n_labeled, ...)
-        The rows ``estimator_`` was fit on.
-    y_labeled_ : ndarray of shape (n_labeled,)
-        Their labels.
+    X_labeled_, y_labeled_ : ndarray of shape (n_labeled, ...)
+        The labeled rows and their labels.
     X_pool_ : ndarray of shape (n_pool, ...)
-        Interactive mode: the stored pool, minus rows taught since.
-        Simulated mode: the labelable rows never revealed.
+        The unlabeled rows: the stored pool minus rows taught since
+        (interactive), the labelable rows never revealed (simulated).
     labeled_iter_ : ndarray of shape (n_samples,)
-        For each row given to :meth:`fit`: 0 if labeled at the start, ``k`` if
-        labeled in round ``k`` (revealed, or taught from the stored pool),
-        -1 if never labeled.
-    initial_strategy_ : QueryStrategy or None
-        The initial strategy in use.
-    stopping_criterion_ : StoppingCriterion or None
-        The criterion, updated after every fit.
-    should_stop_ : bool
-        Whether the stopping criterion said stop after the last fit (False
-        without one).
+        For each row of :meth:`fit`: the round it was labeled in (0 at the
+        start, revealed or taught from the stored pool), -1 if never.
     n_iter_ : int
         Query rounds completed (interactive: calls of :meth:`teach`).
     termination_condition_ : {"max_queries", "pool_exhausted", \
             "stopping_criterion", "interactive"}
         Why simulation stopped, or ``"interactive"``.
     history_ : list of dict
-        One record per fit: ``round``, ``n_labeled``, ``fit_seconds``,
-        ``query_seconds`` (the query that followed; NaN for the last round and
-        in interactive mode), ``pool_accuracy`` (simulated mode: accuracy
-        on the labelable rows not yet revealed; NaN otherwise) and
-        ``stopping_value`` (the stopping criterion's value; NaN without one).
-        An interactive session has no record until its first model (labels of
-        two classes, with an ``initial_strategy``).
+        One record per fitted model: ``round``, ``n_labeled``, ``fit_seconds``,
+        ``query_seconds`` (of the query that followed, else NaN),
+        ``pool_accuracy`` (simulated: accuracy on the labelable rows not yet
+        revealed, else NaN) and ``stopping_value`` (NaN without a criterion).
+        With ``audit_size``: ``accuracy_estimate`` of ``pool_accuracy`` from the
+        audit draws, its 95% interval ``accuracy_low`` to ``accuracy_high``,
+        ``n_audit`` draws used (``audit_correct`` predicted right) and
+        ``audit_labels`` (labels spent on the audit alone).
 
     Examples
     --------
-    >>> import numpy as np
     >>> from sklearn.datasets import load_iris
     >>> from skralif import ActiveLearningClassifier
     >>> from skralif.nets import default_net
@@ -173,6 +158,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         "stopping_criterion": [HasMethods(["update"]), None],
         "missing_label": "no_validation",
         "warm_start": ["boolean"],
+        "audit_size": [Interval(Integral, 0, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -189,6 +175,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         stopping_criterion=None,
         missing_label=-1,
         warm_start=False,
+        audit_size=0,
         random_state=None,
         verbose=0,
     ):
@@ -201,6 +188,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         self.stopping_criterion = stopping_criterion
         self.missing_label = missing_label
         self.warm_start = warm_start
+        self.audit_size = audit_size
         self.random_state = random_state
         self.verbose = verbose
 
@@ -221,18 +209,14 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         -------
         self : ActiveLearningClassifier
         """
-        with self._rollback_on_error():
+        with _rollback_on_error(self):
             for _ in self._fit_rounds(X, y):
                 pass
         return self
 
     def fit_iter(self, X, y):
-        """Like :meth:`fit`, but yield ``self`` after every round's fit.
-
-        Between two yields the learner is a fitted estimator on the labeled
-        set of that round (``history_[-1]`` describes it), so experiments can
-        measure it, e.g. on a test set, before the next query. Interactive
-        mode yields once.
+        """Like :meth:`fit`, but yield ``self`` fitted after every round (once in
+        interactive mode), described by ``history_[-1]``, to measure before the next query.
 
         Parameters
         ----------
@@ -245,39 +229,17 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         ------
         self : ActiveLearningClassifier
         """
-        with self._rollback_on_error():
+        with _rollback_on_error(self):
             self._validate_params()
             yield from self._fit_rounds(X, y)
 
     def _validate_params(self):
         validate_params(self)
 
-    @contextlib.contextmanager
-    def _rollback_on_error(self):
-        """Restore every attribute if the block raises (Ctrl-C included).
-
-        Work happens on new objects and is committed by :meth:`_commit`, never by
-        changing fitted objects in place, so a shallow copy of ``__dict__`` is the
-        whole state. A :meth:`fit_iter` its caller stopped early (``GeneratorExit``)
-        keeps the round it last saw.
-        """
-        saved = dict(self.__dict__)
-        try:
-            yield
-        except GeneratorExit:
-            raise
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(saved)
-            raise
-
     def set_params(self, **params):
-        """Set parameters; nested ones work on the defaults too.
-
-        ``query_strategy__tau`` with ``query_strategy=None`` sets ``tau`` on
-        :class:`~skralif.RALIFQuery` (the default), and ``estimator__max_epochs``
-        with ``estimator=None`` sets it on :func:`skralif.nets.default_net`, so
-        ``GridSearchCV`` can tune them without spelling out the defaults.
+        """Set parameters; nested ones reach the defaults too, so ``GridSearchCV``
+        can tune ``query_strategy__tau`` or ``estimator__max_epochs`` with
+        ``query_strategy=None`` (:class:`~skralif.RALIFQuery`) or ``estimator=None``.
 
         Parameters
         ----------
@@ -295,20 +257,19 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         return super().set_params(**params)
 
     def _fit_rounds(self, X, y):
-        X, y, missing = self._check_fit_data(X, y)
+        X = check_fit_rows(self, X)
+        y, missing = check_fit_labels(y, len(X), self.missing_label)
         if missing.all() and (self.n_queries > 0 or self.initial_strategy is None):
             raise ValueError(
                 f"`y` has no labeled row: every label is `missing_label`="
-                f"{self.missing_label!r}, None or NaN; label at least one row per class "
-                "you expect, or pass `initial_strategy` (e.g. TypiClustQuery()) to start "
-                "an interactive session from zero labels."
-            )
+                f"{self.missing_label!r}, None or NaN; label a row per class you expect, or "
+                "pass `initial_strategy` (e.g. TypiClustQuery()) to start from zero labels.")
         rng = check_random_state(self.random_state)
         self._seed = int(rng.randint(2**31 - 1))
-        self.query_strategy_ = self._make_strategy(
+        self.query_strategy_ = seeded_clone(
             RALIFQuery() if self.query_strategy is None else self.query_strategy, rng)
         self.initial_strategy_ = (None if self.initial_strategy is None
-                                  else self._make_strategy(self.initial_strategy, rng))
+                                  else seeded_clone(self.initial_strategy, rng))
         self.stopping_criterion_ = (None if self.stopping_criterion is None
                                     else clone(self.stopping_criterion))
         self.should_stop_ = False
@@ -317,10 +278,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         warn_module_instance(self.estimator)
         user = net_classes(self.estimator)
         self.classes_ = np.unique(y[~missing]) if user is None else user
-        if self.n_queries == 0 and self._is_cold(y[~missing]):
-            self._start_cold(X, y, missing)
-            yield self
-        elif self.n_queries == 0:
+        if self.n_queries == 0:
             self._fit_interactive(X, y, missing)
             yield self
         else:
@@ -342,31 +300,27 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
             self._update_stopping(copy.deepcopy(stopping))
 
     def _fit_interactive(self, X, y, missing):
+        """The session's first fit; without a model while the labels are cold (the initial
+        strategy proposes until :meth:`teach` brings a second class)."""
         labeled = np.flatnonzero(~missing)
-        estimator, seconds = _timed(self._train, X[labeled], y[labeled], self.classes_, 0, None)
+        if self._is_cold(y[labeled]):
+            self._cold_steps = fitted_preprocessing(self.estimator, X)
+            estimator, record = None, None
+        else:
+            estimator, seconds = _timed(self._train, X[labeled], y[labeled], self.classes_,
+                                        0, None)
+            record = _record(0, len(labeled), seconds)
         self.termination_condition_, self.history_ = "interactive", []
         self._commit(estimator=estimator, X_labeled=X[labeled], y_labeled=y[labeled],
                      from_pool=np.zeros(len(labeled), dtype=bool),
                      pool_index=np.flatnonzero(missing), X_pool=X[missing],
                      labeled_iter=np.where(missing, -1, 0), classes=self.classes_, n_iter=0,
-                     record=_record(0, len(labeled), seconds), stopping=self.stopping_criterion_)
+                     record=record, stopping=self.stopping_criterion_)
 
     def _is_cold(self, y_labeled):
-        """Whether no model can rank a pool yet and the initial strategy proposes: labels
-        of fewer than two classes, with an ``initial_strategy`` given."""
+        """No model can rank a pool yet: labels of fewer than two classes, with an
+        ``initial_strategy`` to propose."""
         return self.initial_strategy is not None and len(np.unique(y_labeled)) < 2
-
-    def _start_cold(self, X, y, missing):
-        """An interactive session without a model: labels of fewer than two classes.
-        The initial strategy proposes until :meth:`teach` brings a second class."""
-        labeled = np.flatnonzero(~missing)
-        self._cold_steps = fitted_preprocessing(self.estimator, X)
-        self.termination_condition_, self.history_ = "interactive", []
-        self._commit(estimator=None, X_labeled=X[labeled], y_labeled=y[labeled],
-                     from_pool=np.zeros(len(labeled), dtype=bool),
-                     pool_index=np.flatnonzero(missing), X_pool=X[missing],
-                     labeled_iter=np.where(missing, -1, 0), classes=self.classes_,
-                     n_iter=0, record=None, stopping=None)
 
     def _fit_simulated(self, X, y, missing, rng):
         labelable = np.flatnonzero(~missing)
@@ -375,13 +329,11 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         labeled_iter = np.full(len(X), -1)
         labeled_iter[labeled] = 0
         self.history_, self.termination_condition_ = [], "max_queries"
-        bar = tqdm(total=self.n_queries + 1, disable=not self.verbose, desc="AL rounds")
-        for round_ in range(self.n_queries + 1):
-            self._fit_round(X, y, labelable, labeled, labeled_iter, round_)
+        audit = Audit(self.audit_size, rng.randint(2**31 - 1))  # drawn after the start
+        for round_ in tqdm(range(self.n_queries + 1), disable=not self.verbose,
+                           desc="AL rounds"):
+            self._fit_round(X, y, labelable, labeled, labeled_iter, round_, audit)
             pool = self._pool_index
-            bar.update(1)
-            if round_ == self.n_queries or len(pool) == 0 or self.should_stop_:
-                bar.close()
             yield self
             if round_ == self.n_queries:
                 break  # the final fit: nothing more to reveal
@@ -398,17 +350,22 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
             labeled_iter = labeled_iter.copy()
             labeled_iter[pool[picks]] = round_ + 1
 
-    def _fit_round(self, X, y, labelable, labeled, labeled_iter, round_):
-        """Fit on ``labeled``, record the round and commit it."""
+    def _fit_round(self, X, y, labelable, labeled, labeled_iter, round_, audit):
+        """Fit on ``labeled``, record the round (with the audit's estimate) and commit it."""
         estimator, seconds = _timed(self._train, X[labeled], y[labeled], self.classes_,
                                     round_, self.__dict__.get("estimator_"))
         pool = labelable[labeled_iter[labelable] == -1]
-        accuracy = self._accuracy(estimator, X[pool], y[pool])
+        proba = (predict_proba_full(estimator, X[pool], len(self.classes_)) if len(pool)
+                 else np.empty((0, len(self.classes_))))
+        record = _record(round_, len(labeled), seconds,
+                         np.mean(self.classes_[proba.argmax(axis=1)] == y[pool]))
+        if self.audit_size:
+            record.update(audit.round(pool, proba, y, self.classes_, labeled))
         self._commit(estimator=estimator, X_labeled=X[labeled], y_labeled=y[labeled],
                      from_pool=np.ones(len(labeled), dtype=bool),  # revealed by the oracle
                      pool_index=pool, X_pool=X[pool], labeled_iter=labeled_iter,
                      classes=self.classes_, n_iter=round_,
-                     record=_record(round_, len(labeled), seconds, accuracy),
+                     record=record,
                      stopping=self.stopping_criterion_)
 
     def _update_stopping(self, criterion):
@@ -426,36 +383,36 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         Parameters
         ----------
         X_pool : array-like or dask array of shape (n_pool, n_features), default=None
-            Candidate rows; None uses the stored pool :attr:`X_pool_`. With a
-            dask array, per-chunk scoring runs as Dask tasks on the active
-            scheduler and gives the same indices as the same rows in memory.
+            Candidate rows; None uses the stored pool :attr:`X_pool_`. A dask
+            array is scored chunk by chunk as Dask tasks, with the same result.
         n : int, default=None
             How many; None uses ``query_size``.
 
         Returns
         -------
         indices : ndarray of shape (n,)
-            Row indices into ``X_pool`` (or into :attr:`X_pool_`). Until a
-            model exists (labels of two classes), ``initial_strategy``
-            chooses them.
+            Into ``X_pool`` (or :attr:`X_pool_`); chosen by ``initial_strategy``
+            until a model exists.
         """
         self._check_started()
-        X = self.X_pool_ if X_pool is None else self._check_X(X_pool, "X_pool")
-        n = self._default_n(len(X)) if n is None else check_n(n, len(X))
+        X = self.X_pool_ if X_pool is None else check_like_fit(self, X_pool, "X_pool")
+        if n is None:
+            self._validate_params()  # set_params after fit may have set a bad one
+        n = default_n(self.query_size, len(X)) if n is None else check_n(n, len(X))
         stored = self.X_pool_
         if not hasattr(self, "estimator_"):  # no model yet: the initial strategy proposes
             picks = initial_query(self.initial_strategy_, X, n, self._cold_steps,
                                   self.X_labeled_)
         else:
-            self._check_two_classes()
+            _check_can_rank(self.query_strategy_, self.classes_)
             picks = self._query_rows(self.estimator_, X, n, self.X_labeled_, self.y_labeled_,
                                      self.classes_)
         if X_pool is None:
             if self.X_pool_ is not stored:  # a teach committed while this query ran
                 raise PoolChangedError(
                     "The stored pool changed while this query ran (a `teach` in another "
-                    "thread committed); its indices would point into a pool that no longer "
-                    "exists. Query again, or query and teach from one thread.")
+                    "thread committed): its indices would point into a pool that is gone. "
+                    "Query again, or query and teach from one thread.")
             # teach matches equal rows of the stored pool to these first
             self._proposed = (id(self.X_pool_), picks.copy())
         return picks
@@ -463,12 +420,9 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
     def query_scores(self, X_pool=None):
         """The strategy's score of every pool row (higher is queried first).
 
-        The scores :meth:`query` ranks by, before any batch diversity step
-        (RALIF, BADGE and core-set pick a diverse batch, not simply the top
-        scores). Until a model exists, ``initial_strategy`` scores. Not
-        named ``score_samples``:
-        a row's score depends on the other pool rows (RALIF's target is the
-        pool's loss), which scikit-learn's ``score_samples`` contract forbids.
+        What :meth:`query` ranks by before any batch diversity step (RALIF,
+        BADGE and core-set pick a diverse batch). Not ``score_samples``: a
+        row's score depends on the other pool rows, which that contract forbids.
 
         Parameters
         ----------
@@ -482,10 +436,10 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
             plausible class).
         """
         self._check_started()
-        X = self.X_pool_ if X_pool is None else self._check_X(X_pool, "X_pool")
+        X = self.X_pool_ if X_pool is None else check_like_fit(self, X_pool, "X_pool")
         if not hasattr(self, "estimator_"):
             return initial_scores(self.initial_strategy_, X, self._cold_steps, self.X_labeled_)
-        self._check_two_classes()
+        _check_can_rank(self.query_strategy_, self.classes_)
         return self.query_strategy_.score_samples(
             self.estimator_, X, X_labeled=self.X_labeled_,
             y_labeled=encode_labels(self.y_labeled_, self.classes_))
@@ -493,14 +447,11 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
     def teach(self, X, y):
         """Add labeled rows, refit, and return ``self``.
 
-        Rows equal to rows of the stored pool are taken from it (and marked in
-        :attr:`labeled_iter_`); among equal pool rows, those the last
-        :meth:`query` of the stored pool proposed are taken first. Other rows
-        are new samples, even when their values equal a labeled row's: only a
-        row taken from the stored pool by an earlier ``teach``, with no equal
-        row left in the pool, is refused as taught twice. If anything is wrong
-        with the input, or the refit fails, the learner is left exactly as it
-        was.
+        A row equal to a stored pool row is taken from the pool (those the last
+        :meth:`query` proposed first) and marked in :attr:`labeled_iter_`;
+        other rows are new samples, equal values or not. A row taken by an
+        earlier teach with no equal row left in the pool is refused. On any
+        error the learner is left exactly as it was.
 
         Parameters
         ----------
@@ -514,12 +465,12 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         self : ActiveLearningClassifier
         """
         self._check_started()
-        X = self._check_X(X, "X")
+        X = check_like_fit(self, X, "X")
         y = check_teach_labels(y, len(X), self.missing_label, self.y_labeled_,
                                net_classes(self.estimator))
-        taken = match_rows(self.X_pool_, X, prefer=self._last_proposals())
+        taken = match_rows(self.X_pool_, X, prefer=last_proposals(self))
         check_not_taught(X, taken, self.X_labeled_[self._from_pool])
-        with self._rollback_on_error():
+        with _rollback_on_error(self):
             first = len(self.y_labeled_) == 0  # a session started with no label
             classes = net_classes(self.estimator)
             if classes is None:
@@ -529,10 +480,8 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
             estimator, seconds = (None, 0.0) if self._is_cold(y_lab) else _timed(
                 self._train, X_lab, y_lab, classes, self.n_iter_ + 1,
                 self.__dict__.get("estimator_"))
-            keep = np.ones(len(self.X_pool_), dtype=bool)
-            keep[taken[taken >= 0]] = False
-            labeled_iter = self.labeled_iter_.copy()
-            labeled_iter[self._pool_index[taken[taken >= 0]]] = self.n_iter_ + 1
+            keep, labeled_iter = taught_state(self._pool_index, self.labeled_iter_, taken,
+                                              self.n_iter_ + 1)
             self._commit(estimator=estimator, X_labeled=X_lab, y_labeled=y_lab,
                          from_pool=np.concatenate([self._from_pool, taken >= 0]),
                          pool_index=self._pool_index[keep], X_pool=self.X_pool_[keep],
@@ -558,9 +507,8 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         if not hasattr(self, "estimator_"):
             raise NotFittedError(
                 "This ActiveLearningClassifier has no model yet (its labels hold fewer than "
-                "two classes), so nothing to predict with: label the rows `query()` proposes "
-                "and pass them to `teach()` first.")
-        return predict_proba_full(self.estimator_, self._check_X(X, "X"), len(self.classes_))
+                "two classes): label the rows `query()` proposes and `teach()` them first.")
+        return predict_proba_full(self.estimator_, check_like_fit(self, X, "X"), len(self.classes_))
 
     def predict(self, X):
         """Most probable class of each row, in the user's own labels.
@@ -590,15 +538,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         -------
         score : float
         """
-        y = column_or_1d(np.asarray(y), warn=True)
-        if len(y) != len(X):
-            raise ValueError(f"`y` has {len(y)} labels for {len(X)} rows of `X`.")
-        strings = y.dtype.kind in "US" or (y.dtype.kind == "O" and len(y) and all(
-            isinstance(v, str) for v in y))
-        if bool(strings) != (self.classes_.dtype.kind in "US"):
-            raise InputTypeError(
-                f"`y` must hold labels of the learner's kind ({self.classes_.dtype}, e.g. "
-                f"{self.classes_[0]!r}); got {y[:3].tolist()} (dtype {y.dtype}).")
+        y = check_score_labels(y, len(X), self.classes_)
         return float(accuracy_score(y, self.predict(X), sample_weight=sample_weight))
 
     # ------------------------------------------------------------ internals
@@ -609,15 +549,6 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         """``fit`` was called (a session without a model counts: it can query and teach)."""
         if not hasattr(self, "X_pool_"):
             check_is_fitted(self)  # sklearn's own NotFittedError and message
-
-    def _check_two_classes(self):
-        """A model of one class cannot rank the pool (only label-free strategies can)."""
-        if len(self.classes_) < 2 and not self.query_strategy_.label_free:
-            raise ValueError(
-                f"The labeled rows hold a single class ({self.classes_.tolist()[0]!r}), so "
-                f"{type(self.query_strategy_).__name__} has no model to rank the pool with. "
-                "Teach rows of another class first (for instance rows proposed by a "
-                "label-free strategy: TypiClustQuery().query(None, X_pool, n)).")
 
     def _train(self, X, y, classes, round_, previous):
         """An estimator fitted on ``(X, y)``; never touches ``self``'s state."""
@@ -630,65 +561,10 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         return self.query_strategy_.query(estimator, X_pool, n, X_labeled=X_labeled,
                                           y_labeled=encode_labels(y_labeled, classes))
 
-    def _accuracy(self, estimator, X, y):
-        if len(X) == 0:
-            return float("nan")
-        proba = predict_proba_full(estimator, X, len(self.classes_))
-        return float(np.mean(self.classes_[proba.argmax(axis=1)] == y))
-
-    @staticmethod
-    def _make_strategy(strategy, rng):
-        """A clone of ``strategy`` whose ``random_state``, if None, is seeded from ``rng``."""
-        strategy = clone(strategy)
-        seed = int(rng.randint(2**31 - 1))
-        if "random_state" in strategy.get_params() and strategy.random_state is None:
-            strategy.set_params(random_state=seed)
-        return strategy
-
-    def _check_fit_data(self, X, y):
-        check_rows(X, "X", allow_nd=True, dtype=[np.float32, np.float64])  # named errors
-        X = validate_data(self, X, reset=True, allow_nd=True, dtype=[np.float32, np.float64],
-                          ensure_all_finite=False)
-        y, missing = check_fit_labels(y, len(X), self.missing_label)
-        return as_float32(X, "X"), y, missing
-
-    def _check_X(self, X, name):
-        if is_dask(X):  # values are checked chunk by chunk, inside the Dask tasks
-            X = check_pool(X, name)
-            if X.shape[1:] != self.X_labeled_.shape[1:]:
-                raise ValueError(f"`{name}` has {X.shape[1]} features, but "
-                                 f"ActiveLearningClassifier is expecting {self.n_features_in_}.")
-            return X.astype(np.float32)
-        checked = check_rows(X, name, allow_nd=True, dtype=[np.float32, np.float64])
-        if checked.shape[1] != self.n_features_in_:
-            raise ValueError(f"{name} has {checked.shape[1]} features, but "
-                             f"ActiveLearningClassifier is expecting {self.n_features_in_} "
-                             f"features as input (argument `{name}`).")
-        validate_data(self, X, reset=False, skip_check_array=True)  # feature names
-        if checked.shape[1:] != self.X_labeled_.shape[1:]:
-            raise ValueError(f"`{name}` rows have shape {checked.shape[1:]}, but "
-                             f"ActiveLearningClassifier was fitted on {self.X_labeled_.shape[1:]}.")
-        return as_float32(checked, name)
-
-    def _default_n(self, n_pool):
-        """``query_size``, the default ``n``, when the pool has that many rows."""
-        self._validate_params()  # set_params after fit may have set a bad one
-        if n_pool < self.query_size:
-            raise ValueError(
-                f"The pool has {n_pool:,} rows, fewer than `query_size`={self.query_size} "
-                f"(the default `n`); pass `n` between 1 and {n_pool:,}, or lower "
-                "`query_size`.")
-        return self.query_size
-
-    def _last_proposals(self):
-        """Pool positions the last :meth:`query` of the stored pool proposed (if the pool
-        is still the one it saw): among equal pool rows, these are the ones taught."""
-        pool_id, picks = getattr(self, "_proposed", (None, None))
-        return picks if pool_id == id(self.X_pool_) else None
 
 def _record(round_, n_labeled, fit_seconds, pool_accuracy=float("nan")):
     return {"round": round_, "n_labeled": int(n_labeled), "fit_seconds": fit_seconds,
-            "query_seconds": float("nan"), "pool_accuracy": pool_accuracy,
+            "query_seconds": float("nan"), "pool_accuracy": float(pool_accuracy),
             "stopping_value": float("nan")}
 
 
@@ -696,3 +572,32 @@ def _timed(fn, *args):
     start = time.perf_counter()
     out = fn(*args)
     return out, time.perf_counter() - start
+
+
+def _check_can_rank(strategy, classes):
+    """A model of one class cannot rank the pool (only label-free strategies can)."""
+    if len(classes) < 2 and not strategy.label_free:
+        raise ValueError(
+            f"The labeled rows hold a single class ({classes.tolist()[0]!r}), so "
+            f"{type(strategy).__name__} has no model to rank the pool with. Teach rows of "
+            "another class first (for instance rows proposed by a label-free strategy: "
+            "TypiClustQuery().query(None, X_pool, n)).")
+
+
+@contextlib.contextmanager
+def _rollback_on_error(learner):
+    """Restore every attribute of ``learner`` if the block raises (Ctrl-C included).
+
+    Work happens on new objects and is committed by ``_commit``, never by changing
+    fitted objects in place, so a shallow copy of ``__dict__`` is the whole state. A
+    ``fit_iter`` its caller stopped early (``GeneratorExit``) keeps the round it saw.
+    """
+    saved = dict(learner.__dict__)
+    try:
+        yield
+    except GeneratorExit:
+        raise
+    except BaseException:
+        learner.__dict__.clear()
+        learner.__dict__.update(saved)
+        raise

@@ -1,4 +1,5 @@
-"""Load the data users already have: bundled sklearn sets, CSV files, MNIST-format IDX files.
+"""Load the data users already have: bundled sklearn sets, CSV files, MNIST-format IDX files,
+and the USPS digits in the text format of *The Elements of Statistical Learning*.
 
 Nothing is ever downloaded. Every loader returns ``(X, y)`` with ``X`` a float32
 array of shape ``(n_samples, n_features)`` and ``y`` a 1-D label array.
@@ -7,6 +8,7 @@ array of shape ``(n_samples, n_features)`` and ``y`` a 1-D label array.
 from __future__ import annotations
 
 import gzip
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,7 @@ from sklearn import datasets as _sk
 
 from ._csv import parse_number, read_csv_rows
 
-__all__ = ["BUNDLED", "load_dataset", "load_csv", "load_idx"]
+__all__ = ["BUNDLED", "load_dataset", "load_csv", "load_idx", "load_usps"]
 
 #: names accepted by :func:`load_dataset` for scikit-learn's bundled sets
 BUNDLED = {
@@ -183,3 +185,60 @@ def _read_at_most(handle, limit, block=1 << 24):
             break
         data += chunk
     return data
+
+
+def load_usps(path):
+    """Load USPS digits from the text file of *The Elements of Statistical Learning*.
+
+    One image a line: the digit (0-9), then 256 grey values in [-1, 1], row by
+    row of a 16 x 16 image; plain or gzip-compressed (``zip.test.gz``). A line
+    with another number of values is dropped with a warning naming it, never
+    shifted into its neighbours' columns.
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, 256), float32
+    y : ndarray of shape (n_samples,), int64
+
+    Raises
+    ------
+    ValueError
+        If the file cannot be read as USPS text (naming the file and line), or
+        holds no image.
+    """
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    rows, labels, dropped = [], [], []
+    try:
+        with opener(path, "rt", encoding="ascii") as handle:
+            for number, line in enumerate(handle, start=1):
+                fields = line.split()
+                if not fields:
+                    continue
+                if len(fields) != 257:
+                    dropped.append((number, len(fields) - 1))
+                    continue
+                values = np.array(fields, dtype=np.float64)
+                if values[0] not in range(10) or not np.all(np.abs(values[1:]) <= 1):
+                    raise ValueError(f"{path}, line {number}: a USPS line is a digit 0-9 and "
+                                     f"256 values in [-1, 1]; got label {fields[0]!r}.")
+                labels.append(int(values[0]))
+                rows.append(values[1:])
+    except (OSError, UnicodeDecodeError, EOFError) as err:
+        raise ValueError(f"{path} cannot be read as USPS text: {err}") from err
+    except ValueError as err:
+        if str(path) in str(err):
+            raise
+        raise ValueError(f"{path}, line {number}: not a number ({err}).") from err
+    if dropped:
+        lines = ", ".join(f"line {n} ({k} values)" for n, k in dropped[:5])
+        warnings.warn(f"{path}: dropped {len(dropped)} line(s) without 256 values: {lines}.",
+                      UserWarning, stacklevel=2)
+    if not rows:
+        raise ValueError(f"{path} holds no USPS image (a digit and 256 values a line).")
+    return np.asarray(rows, dtype=np.float32), np.asarray(labels, dtype=np.int64)
