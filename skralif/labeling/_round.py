@@ -98,7 +98,8 @@ class Round:
         if not np.isfinite(self.cv_accuracy):
             return [f"Cross-validated accuracy: n/a (a {classes[:-1]} has a single label)."]
         return [f"Cross-validated accuracy on the labeled {rows}: {self.cv_accuracy:.3f} "
-                f"({self.cv_folds}-fold)."]
+                f"({self.cv_folds}-fold; biased, often low: the strategy picked these {rows} "
+                "because they are hard)."]
 
 
 def run_round(X, y, n, *, pending=(), strategy="ralif", seed=0, epochs=60):

@@ -110,6 +110,7 @@ def _check_schema(state):
             raise _SchemaError(f"`{where}.round` must be {k + 1} (rounds are numbered in "
                                f"order); got {number}")
         _expect_list(record.get("proposed"), ids, f"{where}.proposed", "row ids")
+        _expect_list(record.get("audit_drawn", []), ids, f"{where}.audit_drawn", "row ids")
         _expect(record.get("came_back_labeled"), (int, type(None)),
                 f"{where}.came_back_labeled", "a count or null")
     stopping = _expect(state.get("stopping"), (dict, type(None)), "stopping",
