@@ -359,3 +359,17 @@ def test_any_update_either_counts_or_changes_nothing(which, n, width, rows, bad)
         assert criterion.get_state() == before
         return
     assert len(criterion.values_) == 2
+
+
+def test_predicted_loss_reduction_default_waits_for_the_plateau():
+    """Issue 23: at its old default (0.1) it stopped once the predicted value fell to a
+    tenth of the first round's, on digits at 90 labels, 11 points below the plateau; the
+    value spans orders of magnitude while accuracy still rises. The calibrated default
+    (3e-4, patience 2) stops only two rounds in a row under 3e-4 of the first round."""
+    falling = [1.0, 0.3, 0.09, 0.05, 1e-2, 2e-3, 5e-4, 2e-4, 1e-4]  # digits-like decay
+    decisions = [PredictedLossReduction().set_state({"values": falling[:k]}).stop_
+                 for k in range(1, len(falling) + 1)]
+    assert decisions == [False] * 8 + [True]
+    assert PredictedLossReduction(threshold=0.1).set_state({"values": falling[:4]}).stop_
+    # a rebound above the threshold restarts the count
+    assert not PredictedLossReduction().set_state({"values": [1.0, 1e-4, 1e-3, 1e-4]}).stop_
