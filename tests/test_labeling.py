@@ -339,6 +339,10 @@ STATE_EDITS = [
     (lambda s: s["rounds"][1].update(round=7), "`rounds[1].round` must be 2"),
     (lambda s: s["stopping"].update(values=["x"]), "`stopping.values[0]` must be numbers"),
     (lambda s: s["settings"].update(ignore="note"), "`settings.ignore` must be a list"),
+    (lambda s: s["rounds"][0].update(audit_drawn="w3"),
+     "`rounds[0].audit_drawn` must be a list of row ids"),
+    (lambda s: s["rounds"][0].update(audit_drawn=[1.5]),
+     "`rounds[0].audit_drawn[0]` must be row ids"),
 ]
 
 
@@ -584,3 +588,18 @@ def test_proposals_say_what_rank_score_and_probability_mean(tmp_path):
     assert all(0 < s <= 100 for s in scores)  # percentiles, the same scale every round
     probability = [float(r["probability"]) for r in rows if r["purpose"] == "query"]
     assert all(0 < p <= 1 for p in probability)
+
+
+def test_audit_rows_deleted_from_the_file_are_left_out(tmp_path):
+    labels = {NAMES[i]: int(Y_WINE[i]) for i in range(0, 178, 12)}
+    data = write(tmp_path / "wine.csv", labels)
+    first = run(data, audit=5)
+    rows = read_rows(first.to_label)
+    label(labels, [r["name"] for r in rows])
+    audit = [r["name"] for r in rows if r["purpose"] == "audit"]
+    kept = [i for i in range(178) if NAMES[i] not in audit[:2]]  # two audit rows deleted
+    write(data, labels, rows=kept)
+    second = run(data, audit=5)
+    state = json.loads((tmp_path / "wine.skralif" / "state.json").read_text())
+    assert state["rounds"][1]["n_audit"] == 3  # the deleted rows' draws no longer count
+    assert second.new_round

@@ -6,13 +6,24 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-from .._adapter import HeadView, augment, iter_chunks, pool_features
+from .._adapter import HeadView, augment, iter_chunks, n_rows, pool_features, take_rows
 from .._validation import positive_int
 from ..influence._head import head_proba, head_residuals
 from ._base import QueryStrategy, euclidean_to, kmeans_pp, nearest_distance, top_n
 
 _CONSTRAINTS = {"head": [str, None], "batch_size": [positive_int(), None],
-                "random_state": ["random_state"]}
+                "max_candidates": [positive_int(), None], "random_state": ["random_state"]}
+
+def _capped(strategy, X_pool, n, select):
+    """``select(X)`` on at most ``strategy.max_candidates`` rows of ``X_pool`` (at least
+    ``n``), drawn uniformly; returns indices into ``X_pool``."""
+    size = n_rows(X_pool)
+    cap = strategy.max_candidates
+    if cap is None or size <= max(cap, n):
+        return select(X_pool)
+    rng = np.random.RandomState(check_random_state(strategy.random_state).randint(2**31 - 1))
+    rows = np.sort(rng.choice(size, max(cap, n), replace=False))
+    return rows[select(take_rows(X_pool, rows))]
 
 __all__ = ["CoresetQuery", "BADGEQuery"]
 
@@ -24,7 +35,8 @@ class CoresetQuery(QueryStrategy):
     the pool row farthest from everything labeled or picked so far. Cost:
     one encoder pass over the pool, then ``O(n_pool (n_labeled + n) d)``.
     Memory: the pool's encoder features, ``4 d`` bytes a row, plus ``8`` bytes a
-    row of distances.
+    row of distances: more than ``predict_proba`` (``4 C`` bytes a row) by nature;
+    ``max_candidates`` bounds it.
 
     Parameters
     ----------
@@ -39,17 +51,23 @@ class CoresetQuery(QueryStrategy):
         (skorch's ``iterator_valid__batch_size``, else ``batch_size``), so a
         query holds the activations of no more rows than the net's own
         ``predict_proba``.
+    max_candidates : int or None, default=None
+        Query at most this many pool rows (at least ``n``), drawn uniformly at
+        random, seeded by ``random_state``: peak memory is then bounded by the
+        candidates' features whatever the pool's size. None reads the whole
+        pool.
     random_state : int, RandomState instance or None, default=None
-        Chooses the first pick when nothing is labeled yet.
+        Chooses the first pick when nothing is labeled yet, and the candidates.
     """
 
     needs_net = True
 
     _parameter_constraints: dict = dict(_CONSTRAINTS)
 
-    def __init__(self, head=None, batch_size=None, random_state=None):
+    def __init__(self, head=None, batch_size=None, max_candidates=None, random_state=None):
         self.head = head
         self.batch_size = batch_size
+        self.max_candidates = max_candidates
         self.random_state = random_state
 
     def _scores(self, estimator, X_pool, X_labeled, y_labeled):
@@ -67,6 +85,9 @@ class CoresetQuery(QueryStrategy):
         return feats, nearest_distance(feats, labeled)
 
     def _select(self, estimator, X_pool, n, X_labeled, y_labeled):
+        return _capped(self, X_pool, n, lambda X: self._greedy(estimator, X, n, X_labeled))
+
+    def _greedy(self, estimator, X_pool, n, X_labeled):
         feats, dist = self._distances(estimator, X_pool, X_labeled)
         distance_to = euclidean_to(feats)
         if torch.isinf(dist).all():  # nothing labeled: a seeded random first center
@@ -93,7 +114,9 @@ class BADGEQuery(QueryStrategy):
     Cost: one encoder pass, then ``O(n n_pool (C + d))``. Memory: the pool's
     encoder features, ``4 d`` bytes a row (float32, as the net computes them),
     plus ``8 (C + 3)`` bytes a row of residuals, norms and distances; never the
-    ``C (d + 1)`` numbers of a row's embedding.
+    ``C (d + 1)`` numbers of a row's embedding. That is more than
+    ``predict_proba`` (``4 C`` bytes a row) by nature; ``max_candidates``
+    bounds it.
 
     Parameters
     ----------
@@ -108,17 +131,22 @@ class BADGEQuery(QueryStrategy):
         (skorch's ``iterator_valid__batch_size``, else ``batch_size``), so a
         query holds the activations of no more rows than the net's own
         ``predict_proba``.
+    max_candidates : int or None, default=None
+        Draw the batch from at most this many pool rows (at least ``n``),
+        sampled uniformly with ``random_state``, so that the features held
+        are the candidates', not the pool's. None reads the whole pool.
     random_state : int, RandomState instance or None, default=None
-        Seeds the D^2 sampling.
+        Seeds the D^2 sampling and the candidates.
     """
 
     needs_net = True
 
     _parameter_constraints: dict = dict(_CONSTRAINTS)
 
-    def __init__(self, head=None, batch_size=None, random_state=None):
+    def __init__(self, head=None, batch_size=None, max_candidates=None, random_state=None):
         self.head = head
         self.batch_size = batch_size
+        self.max_candidates = max_candidates
         self.random_state = random_state
 
     def _embedding(self, estimator, X_pool):
@@ -146,6 +174,9 @@ class BADGEQuery(QueryStrategy):
         return (torch.linalg.vector_norm(A, dim=1) * xx.sqrt()).cpu().numpy()
 
     def _select(self, estimator, X_pool, n, X_labeled, y_labeled):
+        return _capped(self, X_pool, n, lambda X: self._seed_kmeans(estimator, X, n))
+
+    def _seed_kmeans(self, estimator, X_pool, n):
         A, feats, W, xx = self._embedding(estimator, X_pool)
         sq = (A * A).sum(1) * xx
 

@@ -36,6 +36,8 @@ STRATEGIES = {
     "entropy": UncertaintyQuery,
     "coreset": CoresetQuery,
     "badge": lambda: BADGEQuery(random_state=0),
+    "coreset_capped": lambda: CoresetQuery(max_candidates=20_000, random_state=0),
+    "badge_capped": lambda: BADGEQuery(max_candidates=20_000, random_state=0),
     "bald": lambda: BALDQuery(n_samples=2, random_state=0),
 }
 

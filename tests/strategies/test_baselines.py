@@ -59,3 +59,35 @@ def test_bald_is_seeded_nonnegative_and_leaves_torch_rng_alone(digits):
         net, X[100:300]))
     assert a.min() > -1e-9 and a.max() > 1e-3
     assert [m.training for m in net.module_.modules()] == modes
+
+
+@pytest.mark.parametrize("strategy", [CoresetQuery, BADGEQuery])
+def test_max_candidates_bounds_the_rows_read(strategy, mlp_net, digits):
+    """Issue 26: core-set and BADGE hold the features of every row they read; with
+    ``max_candidates`` they read a uniform, seeded draw of that many pool rows."""
+    X, _ = digits
+    pool, labeled = X[300:], X[:300]
+    whole = strategy(random_state=0).query(mlp_net, pool, 10, X_labeled=labeled)
+    # a cap at or above the pool changes nothing
+    same = strategy(max_candidates=len(pool), random_state=0).query(
+        mlp_net, pool, 10, X_labeled=labeled)
+    np.testing.assert_array_equal(whole, same)
+    capped = strategy(max_candidates=200, random_state=0)
+    picks = capped.query(mlp_net, pool, 10, X_labeled=labeled)
+    assert len(set(picks.tolist())) == 10 and picks.max() < len(pool)
+    np.testing.assert_array_equal(picks, capped.query(mlp_net, pool, 10, X_labeled=labeled))
+    # the capped query is the whole-pool query of its candidates, mapped back
+    rows = np.sort(np.random.RandomState(
+        np.random.RandomState(0).randint(2**31 - 1)).choice(len(pool), 200, replace=False))
+    inner = strategy(random_state=0).query(mlp_net, pool[rows], 10, X_labeled=labeled)
+    np.testing.assert_array_equal(picks, rows[inner])
+    # never fewer candidates than picks
+    assert len(set(strategy(max_candidates=3, random_state=0).query(
+        mlp_net, pool, 10, X_labeled=labeled).tolist())) == 10
+
+
+@pytest.mark.parametrize("bad", [0, -5, 2.5, True])
+def test_max_candidates_is_validated(bad, mlp_net, digits):
+    X, _ = digits
+    with pytest.raises((ValueError, TypeError), match="max_candidates"):
+        CoresetQuery(max_candidates=bad).query(mlp_net, X[:50], 5)
