@@ -122,14 +122,21 @@ def summarise(runs):
     return out, cost, calibrated
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="+", default=list(BUDGETS), choices=list(BUDGETS))
+def run_arguments(description, budgets, seeds):
+    """The arguments every simulated-runs benchmark takes: datasets (the keys of
+    ``budgets``), where MNIST and USPS lie, seeds, jobs and torch threads per run."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--datasets", nargs="+", default=list(budgets), choices=list(budgets))
     parser.add_argument("--mnist", default=str(SHARED / "mnist-t10k"))
     parser.add_argument("--usps", default=str(SHARED / "usps" / "zip.test.gz"))
-    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--seeds", type=int, default=seeds)
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    return parser
+
+
+def main():
+    parser = run_arguments(__doc__.splitlines()[0], BUDGETS, seeds=10)
     parser.add_argument("--audit", type=int, default=0,
                         help="audit rows per round for every dataset (default: each one's own)")
     args = parser.parse_args()

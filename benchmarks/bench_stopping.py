@@ -9,13 +9,12 @@ the first round at which it says stop; compared with the full budget: labels sav
 test accuracy lost. Writes its section of ``benchmarks/RESULTS.md``.
 """
 
-import argparse
 import time
 
 import numpy as np
 import torch
 from _report import markdown_table, write_section
-from bench_estimate import SHARED, data
+from bench_estimate import data, run_arguments
 from bench_learning_curves import SmallCNN
 from joblib import Parallel, delayed
 from sklearn.pipeline import make_pipeline
@@ -76,9 +75,10 @@ def run_seed(name, seed, args):
             np.array(watch["PredictedLossReduction"].values_, dtype=float))
 
 
-def sweep(runs, thresholds=(1e-2, 3e-3, 1e-3, 3e-4, 1e-4), patiences=(1, 2, 3)):
-    """PredictedLossReduction's rule for every (threshold, patience) of the grid, from
-    the relative values the runs recorded: ``{(threshold, patience): (labels, lost)}``."""
+def sweep(runs, thresholds=(1e-1, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4), patiences=(1, 2, 3)):
+    """PredictedLossReduction's rule for every (threshold, patience) of the grid (0.1 was
+    its default until issue 23), from the relative values the runs recorded:
+    ``{(threshold, patience): (labels, lost)}``."""
     full_acc = np.mean([run[0][-1] for run in runs])
     out = {}
     for th in thresholds:
@@ -116,13 +116,7 @@ def summarise(runs):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="+", default=list(BUDGETS), choices=list(BUDGETS))
-    parser.add_argument("--mnist", default=str(SHARED / "mnist-t10k"))
-    parser.add_argument("--usps", default=str(SHARED / "usps" / "zip.test.gz"))
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--n-jobs", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    parser = run_arguments(__doc__.splitlines()[0], BUDGETS, seeds=3)
     parser.add_argument("--sweep", action="store_true",
                         help="score PredictedLossReduction's rule over a grid of thresholds "
                              "and patiences instead (how its default was chosen)")

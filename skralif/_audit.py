@@ -30,6 +30,7 @@ Two estimators of the accuracy on the ``N`` unlabeled rows from ``n`` draws:
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -41,7 +42,7 @@ ESTIMATORS = ("difference", "proportion")
 _Z95 = 1.959963984540054
 
 
-class AccuracyEstimate(tuple):
+class AccuracyEstimate(NamedTuple):
     """An accuracy estimated from audit draws, as the tuple ``(estimate, low, high, n,
     n_correct)``.
 
@@ -57,17 +58,11 @@ class AccuracyEstimate(tuple):
         How many of them the model predicted correctly.
     """
 
-    __slots__ = ()
-
-    def __new__(cls, estimate, low, high, n, n_correct=0):
-        return super().__new__(cls, (float(estimate), float(low), float(high), int(n),
-                                     int(n_correct)))
-
-    estimate = property(lambda self: self[0])
-    low = property(lambda self: self[1])
-    high = property(lambda self: self[2])
-    n = property(lambda self: self[3])
-    n_correct = property(lambda self: self[4])
+    estimate: float
+    low: float
+    high: float
+    n: int
+    n_correct: int = 0
 
     def as_record(self):
         """The values under the names ``history_`` records carry.
@@ -76,8 +71,9 @@ class AccuracyEstimate(tuple):
         -------
         dict
         """
-        return {"accuracy_estimate": self.estimate, "accuracy_low": self.low,
-                "accuracy_high": self.high, "n_audit": self.n, "audit_correct": self.n_correct}
+        return {"accuracy_estimate": float(self.estimate), "accuracy_low": float(self.low),
+                "accuracy_high": float(self.high), "n_audit": int(self.n),
+                "audit_correct": int(self.n_correct)}
 
     def line(self, rows="rows"):
         """One sentence for a summary, saying what is estimated and from how much.
@@ -151,7 +147,14 @@ def estimate_accuracy(correct, confidence_drawn=None, confidence_all=None,
     if n == 0:
         return NO_ESTIMATE
     if estimator == "proportion":
-        return _wilson(correct.sum(), n)
+        return _wilson(int(correct.sum()), n)
+    if confidence_drawn is None or confidence_all is None or len(confidence_drawn) != n:
+        raise ValueError(
+            "The difference estimator needs `confidence_drawn` (one per draw, "
+            f"{n} here) and `confidence_all` (one per unlabeled row); got "
+            f"{None if confidence_drawn is None else len(confidence_drawn)} and "
+            f"{None if confidence_all is None else len(confidence_all)}. Pass both, or "
+            "estimator='proportion'.")
     residual = correct - np.asarray(confidence_drawn, dtype=np.float64)
     base = float(np.mean(confidence_all))
     estimate = base + residual.mean()
@@ -159,7 +162,7 @@ def estimate_accuracy(correct, confidence_drawn=None, confidence_all=None,
     padded = np.concatenate([residual, [-base, 1.0 - base]])
     half = _Z95 * math.sqrt(padded.var(ddof=1) / n)
     return AccuracyEstimate(min(max(estimate, 0.0), 1.0), max(estimate - half, 0.0),
-                            min(estimate + half, 1.0), n, correct.sum())
+                            min(estimate + half, 1.0), n, int(correct.sum()))
 
 
 def _wilson(k, n):
@@ -236,11 +239,17 @@ def estimate_from_draws(predicted, confidence, pool, draws, labels, estimator="d
     -------
     AccuracyEstimate
     """
-    where = {int(r): j for j, r in enumerate(pool)}
-    keep = [k for k, r in enumerate(draws) if int(r) in where and labels[k] is not None]
-    rows = np.array([where[int(draws[k])] for k in keep], dtype=np.int64)
-    if len(rows) == 0 or len(pool) == 0:
+    pool, draws = np.asarray(pool, dtype=np.int64), np.asarray(draws, dtype=np.int64)
+    if len(pool) == 0 or len(draws) == 0:
         return NO_ESTIMATE
+    # the draws' positions in the pool, by binary search (no per-round dict of the pool)
+    order = np.argsort(pool, kind="stable")
+    at = np.minimum(np.searchsorted(pool[order], draws), len(pool) - 1)
+    keep = np.flatnonzero((pool[order][at] == draws)
+                          & np.array([v is not None for v in labels], dtype=bool))
+    if len(keep) == 0:
+        return NO_ESTIMATE
+    rows = order[at[keep]]
     confidence = np.asarray(confidence, dtype=np.float64)
     correct = [predicted[j] == labels[k] for j, k in zip(rows, keep, strict=True)]
     return estimate_accuracy(correct, confidence[rows], confidence, estimator)
@@ -256,12 +265,13 @@ def fit_temperature(proba, y_index, smoothing="laplace"):
     Temperature scaling (Guo et al., 2017) on probabilities: dividing the
     logits by ``T`` is raising the probabilities to ``1 / T``; the predicted
     class never changes. ``T > 1`` softens an overconfident net; ``T`` is
-    never below 1, as sharpening on a few dozen labels made MNIST's
-    calibration error worse (2.6 -> 4.2 points). ``T``
-    minimises the Brier score, not the log-loss: on a few dozen labels one
-    confidently wrong prediction (probability 1e-10 for the truth) makes the
-    log-loss flatten every row (on digits, 3 seeds: calibration error 6.7
-    points after a log-loss fit, 4.0 after a Brier fit, 4.4 unscaled).
+    never below 1: sharpening fitted on a few dozen labels made MNIST's
+    calibration worse while developing this. ``T`` minimises the Brier score,
+    not the log-loss: on a few dozen labels one confidently wrong prediction
+    (probability 1e-10 for the truth) makes the log-loss flatten every row,
+    which made digits' calibration worse than unscaled in development. Both
+    choices were made on digits and MNIST; ``benchmarks/bench_estimate.py``
+    measures the result.
     On a handful of labels, all predicted right, a plain fit would sharpen
     without bound (every probability reading 1.0000); the ``"laplace"``
     smoothing fits to the labels smoothed by Laplace's rule of succession,

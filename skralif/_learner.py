@@ -324,12 +324,16 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         labeled_iter[labeled] = 0
         self.history_, self.termination_condition_ = [], "max_queries"
         audit = Audit(self.audit_size, rng.randint(2**31 - 1))  # drawn after the start
-        for round_ in tqdm(range(self.n_queries + 1), disable=not self.verbose,
-                           desc="AL rounds"):
+        bar = tqdm(total=self.n_queries + 1, disable=not self.verbose, desc="AL rounds")
+        for round_ in range(self.n_queries + 1):
             self._fit_round(X, y, labelable, labeled, labeled_iter, round_, audit)
             pool = self._pool_index
+            last = round_ == self.n_queries or len(pool) == 0 or self.should_stop_
+            bar.update(1)
+            if last:
+                bar.close()  # before the last yield: the caller's output follows the bar
             yield self
-            if round_ == self.n_queries or len(pool) == 0 or self.should_stop_:
+            if last:
                 if round_ < self.n_queries:  # else the final fit: nothing more to reveal
                     self.termination_condition_ = ("pool_exhausted" if len(pool) == 0
                                                    else "stopping_criterion")
@@ -348,8 +352,9 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         pool = labelable[labeled_iter[labelable] == -1]
         proba = (predict_proba_full(estimator, X[pool], len(self.classes_)) if len(pool)
                  else np.empty((0, len(self.classes_))))
-        record = _record(round_, len(labeled), seconds,
-                         np.mean(self.classes_[proba.argmax(axis=1)] == y[pool]))
+        record = _record(round_, len(labeled), seconds,  # NaN once the pool is exhausted
+                         np.mean(self.classes_[proba.argmax(axis=1)] == y[pool]) if len(pool)
+                         else np.nan)
         if self.audit_size:
             record.update(audit.round(pool, proba, y, self.classes_, labeled))
         self._commit(estimator=estimator, X_labeled=X[labeled], y_labeled=y[labeled],

@@ -41,6 +41,10 @@ def test_no_draw_is_no_estimate_and_bad_estimator_is_named():
     assert "no audit label yet" in est.line()
     with pytest.raises(ValueError, match="`estimator`.*'mean'"):
         estimate_accuracy([1], estimator="mean")
+    with pytest.raises(ValueError, match="needs `confidence_drawn` .* got None and None"):
+        estimate_accuracy([1, 0])
+    with pytest.raises(ValueError, match="one per draw, 2 here.*got 3 and 4"):
+        estimate_accuracy([1, 0], [0.9, 0.8, 0.7], [0.9] * 4)
 
 
 @pytest.mark.parametrize("estimator", ["difference", "proportion"])

@@ -1,6 +1,7 @@
 """ActiveLearningClassifier: both modes, the sklearn ecosystem, and bad input."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -103,9 +104,12 @@ def test_simulation_stops_when_the_pool_is_exhausted(iris):
     X, y = iris
     clf = ActiveLearningClassifier(default_net(**FAST), RandomQuery(), initial_size=20,
                                    query_size=10, n_queries=5, random_state=0)
-    clf.fit(X[:40], y[:40])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no "mean of empty slice"
+        clf.fit(X[:40], y[:40])
     assert clf.termination_condition_ == "pool_exhausted"
     assert [r["n_labeled"] for r in clf.history_] == [20, 30, 40]
+    assert np.isnan(clf.history_[-1]["pool_accuracy"])  # nothing left to measure on
 
 
 def test_missing_rows_are_ignored_in_simulation(iris):

@@ -182,8 +182,8 @@ class _Round:
         pending = self._pending(rounds)
         new = set(self.labeled_ids) - set(self.state["labeled_ids"])
         # audit rows the strategy picked last round, labeled already: they train now
-        promoted = [] if not rounds else [i for i in rounds[-1]["proposed"]
-                                          if i in set(self.state["labeled_ids"])]
+        known = set(self.state["labeled_ids"])
+        promoted = [] if not rounds else [i for i in rounds[-1]["proposed"] if i in known]
         if rounds and not new and not promoted:
             last = rounds[-1]["round"]
             lines.append(f"No label was added to {self.table.path.name} since round {last}: "
@@ -379,9 +379,10 @@ class _Round:
         listed += [("", row, "audit", drawn_in[t.ids[row]]) for row in audit_pending]
         listed += [("", row, "query", round_of[t.ids[row]]) for row in pending]
         percentile = _percentiles(proposal.scores)
-        probability = proposal.probability
-        if temperature is not None and listed:
-            rows = [row for _, row, _, _ in listed]
+        rows = [row for _, row, _, _ in listed]
+        probability = {} if proposal.probability is None else {
+            row: proposal.probability[at[row]] for row in rows}
+        if temperature not in (None, 1.0) and rows:  # 1.0: scaling would change nothing
             scaled = scale_temperature(proposal.learner.predict_proba(t.X[rows]), temperature)
             probability = dict(zip(rows, scaled.max(axis=1), strict=True))
         for rank, row, purpose, r in listed:
@@ -390,8 +391,7 @@ class _Round:
             # estimate read high
             shown = proposal.predicted is not None and purpose == "query"
             predicted = proposal.predicted[j] if shown else ""
-            p = (probability[row] if isinstance(probability, dict) else probability[j]) \
-                if shown else None
+            p = probability[row] if shown else None
             score = percentile[j] if purpose == "query" else np.nan
             # user data reaches an annotator's spreadsheet: no cell may run as a formula
             writer.writerow([spreadsheet_safe(c) for c in [

@@ -395,9 +395,10 @@ class PredictedLossReduction(StoppingCriterion):
     labels' gradient shrinks) and as the labeled set grows (one more label
     weighs ``1/n``); it reads directly as "the next batch is predicted to
     help this fraction of what the first batch was predicted to". It spans
-    orders of magnitude while accuracy still rises (on digits it fell to a
-    hundredth of the first round's by 150 labels, 3 points below the
-    plateau), hence the small default threshold.
+    orders of magnitude while accuracy still rises (on digits it fell below
+    a hundredth of the first round's at 138 labels, 4.2 points below the full
+    budget's accuracy: ``bench_stopping --sweep``), hence the small default
+    threshold.
 
     Parameters
     ----------
