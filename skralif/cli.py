@@ -136,26 +136,66 @@ def _add_labelstudio(commands):
                     "control is the label), trains skralif's net, and writes one prediction "
                     "per unlabeled task whose score orders the tasks as the strategy does: "
                     "sort by prediction score in the data manager to label in that order.")
-    sync.add_argument("--url", required=True, help="the Label Studio server")
-    sync.add_argument("--api-key", default=os.environ.get("LABEL_STUDIO_API_KEY"),
-                      help="a legacy API token (default: $LABEL_STUDIO_API_KEY)")
+    _add_connection(sync)
     sync.add_argument("--project", type=_positive, required=True, help="the project id")
     sync.add_argument("--n", type=_positive, default=20,
                       help="tasks in the next batch (default: 20)")
-    sync.add_argument("--features", type=_names, metavar="F1,F2,...",
-                      help="data fields used as features (default: the numeric fields, or "
-                           "the one list-of-numbers field)")
-    sync.add_argument("--strategy", default="ralif", choices=STRATEGY_NAMES,
-                      metavar="NAME", help="query strategy (default: ralif)")
-    sync.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
-    sync.add_argument("--epochs", type=_positive, default=60,
-                      help="training epochs of the net (default: 60)")
+    _add_model_options(sync)
+    serve = actions.add_parser(
+        "serve", help="run skralif as the projects' model backend",
+        description="Serves Label Studio's model-backend protocol (/health, /setup, /predict, "
+                    "/webhook). Connect it in the project's settings (Model); it retrains in "
+                    "the background as people annotate and, after each training, publishes "
+                    "one prediction per unlabeled task whose score orders the tasks as the "
+                    "strategy does (sort by prediction score, descending).")
+    _add_connection(serve)
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=9090, help="port (default: 9090)")
+    serve.add_argument("--state", type=Path, default=Path("skralif-backend"),
+                       help="folder of the backend's state (default: skralif-backend)")
+    serve.add_argument("--train-every", type=_positive, default=10,
+                       help="retrain after this many annotation events (default: 10)")
+    serve.add_argument("--n", type=_positive, default=20,
+                       help="tasks in the strategy's batch (default: 20)")
+    _add_model_options(serve)
 
 
-def _names(text):
+def _add_connection(parser):
+    """The Label Studio server and the API key, for ``sync`` and ``serve``."""
+    parser.add_argument("--url", required=True, help="the Label Studio server")
+    parser.add_argument("--api-key", default=os.environ.get("LABEL_STUDIO_API_KEY"),
+                        help="a legacy API token (default: $LABEL_STUDIO_API_KEY)")
+
+
+def _add_model_options(parser):
+    """The options ``sync`` and ``serve`` share: features, strategy, seed, epochs."""
+    parser.add_argument("--features", metavar="F1,F2,... | MODULE:CALLABLE",
+                        help="data fields used as features, or a callable returning a "
+                             "scikit-learn transformer (default: TF-IDF and SVD for Text, "
+                             "the numeric fields otherwise)")
+    parser.add_argument("--encoder", metavar="MODULE:CALLABLE",
+                        help="for Image projects: a callable returning a torch module that "
+                             "embeds an image")
+    parser.add_argument("--strategy", default="ralif", choices=STRATEGY_NAMES,
+                        metavar="NAME", help="query strategy (default: ralif)")
+    parser.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
+    parser.add_argument("--epochs", type=_positive, default=60,
+                        help="training epochs of the net (default: 60)")
+
+
+def _port(text):
+    value = _positive(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"must be a port from 1 to 65535; got {text}")
+    return value
+
+
+def _names(text, option):
     names = [n.strip() for n in text.split(",")]
     if not all(names):
-        raise argparse.ArgumentTypeError(f"must be comma-separated field names; got {text!r}")
+        raise ValueError(f"{option} must be comma-separated field names or module:callable; "
+                         f"got {text!r}.")
     return names
 
 
@@ -225,11 +265,26 @@ def report(args) -> int:
 
 
 def labelstudio(args) -> int:
-    """``skralif labelstudio sync`` from parsed ``args``; return the exit status."""
+    """``skralif labelstudio sync`` or ``serve`` from parsed ``args``; return the exit
+    status."""
+    from .labeling import load_callable
+
+    features = args.features
+    if features is not None:
+        features = (load_callable(features, "--features") if ":" in features
+                    else _names(features, "--features"))
+    encoder = None if args.encoder is None else load_callable(args.encoder, "--encoder")
+    if args.action == "serve":
+        from .labeling import serve_backend
+
+        return serve_backend(args.url, args.api_key, args.state, host=args.host,
+                             port=args.port, strategy=args.strategy,
+                             train_every=args.train_every, n=args.n, features=features,
+                             encoder=encoder, seed=args.seed, epochs=args.epochs)
     from .labeling import sync_label_studio
 
     report = sync_label_studio(args.url, args.api_key, args.project, n=args.n,
-                               features=args.features, strategy=args.strategy,
+                               features=features, encoder=encoder, strategy=args.strategy,
                                seed=args.seed, epochs=args.epochs)
     print(report)
     return 0
@@ -341,7 +396,8 @@ FLAGS = {
               "epochs": "--epochs", "audit": "--audit"},
     "labelstudio": {"url": "--url", "api_key": "--api-key", "project": "--project",
                     "n": "--n", "features": "--features", "strategy": "--strategy",
-                    "seed": "--seed", "epochs": "--epochs"},
+                    "seed": "--seed", "epochs": "--epochs", "encoder": "--encoder",
+                    "train_every": "--train-every", "state_dir": "--state"},
 }
 
 

@@ -12,7 +12,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
-CONFIG = ('<View><Text name="text" value="$text"/><Choices name="label" toName="text">'
+CONFIG = ('<View><Table name="table" value="$x"/><Choices name="label" toName="table">'
           '<Choice value="a"/><Choice value="b"/></Choices></View>')
 
 
@@ -36,6 +36,7 @@ class FakeLabelStudio:
         self.tasks_page = self.paginate
         self.errors = {}
         self.requests = []
+        self.model_versions = {}
 
     def paginate(self, page, page_size):
         start = (page - 1) * page_size
@@ -45,6 +46,8 @@ class FakeLabelStudio:
         self.requests.append((method, path))
         if path in self.errors:
             return self.errors[path](headers)
+        if method == "GET" and path.endswith("/model-versions/"):
+            return 200, self.model_versions
         if method == "GET" and path.startswith("/api/projects/"):
             return 200, {"id": 1, "title": "fake", "label_config": CONFIG,
                          "task_number": self.task_number}

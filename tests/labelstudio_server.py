@@ -31,7 +31,10 @@ def label_studio(exe, folder, timeout=240):
     env = {**os.environ, "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
            "LABEL_STUDIO_USERNAME": USER, "LABEL_STUDIO_PASSWORD": PASSWORD,
            "LABEL_STUDIO_USER_TOKEN": TOKEN, "LABEL_STUDIO_BASE_DATA_DIR": str(folder),
-           "SENTRY_DSN": "", "FRONTEND_SENTRY_DSN": "", "COLLECT_ANALYTICS": "false"}
+           "SENTRY_DSN": "", "FRONTEND_SENTRY_DSN": "", "COLLECT_ANALYTICS": "false",
+           # a model backend on this machine (127.0.0.1): Label Studio blocks local
+           # addresses for models and webhooks unless told otherwise
+           "ML_BLOCK_LOCAL_IP": "false", "SSRF_PROTECTION_ENABLED": "false"}
     url = f"http://127.0.0.1:{port}"
     with open(folder / "server.log", "w") as log:
         proc = subprocess.Popen([str(exe), "start", "--no-browser", "--port", str(port),

@@ -100,14 +100,14 @@ def test_the_command_line_prints_one_line(capsys, monkeypatch):
 
 
 def test_plain_http_to_another_host_warns():
-    from skralif.labeling._labelstudio import _Server
+    from skralif.labeling._studio import StudioProject
 
     with pytest.warns(UserWarning, match="plain http to another host: the API key crosses"):
-        _Server("http://labels.example.com", 1, KEY)
+        StudioProject("http://labels.example.com", KEY, 1)
     for url in ("http://localhost:8080", "http://127.0.0.1:9", "https://labels.example.com"):
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            _Server(url, 1, KEY)
+            StudioProject(url, KEY, 1)
 
 
 JSON = st.recursive(st.none() | st.booleans() | st.integers(-3, 50) | st.text(max_size=4),
