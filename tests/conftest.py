@@ -102,3 +102,22 @@ def assert_close_to_float32(actual, desired, ulps=64):
     actual, desired = np.asarray(actual, np.float64), np.asarray(desired, np.float64)
     scale = np.nanmax(np.abs(desired)) if desired.size else 0.0
     np.testing.assert_allclose(actual, desired, rtol=0, atol=ulps * EPS32 * scale)
+
+
+@pytest.fixture(scope="session")
+def label_studio_url(tmp_path_factory):
+    """One real Label Studio server on 127.0.0.1 for the session's Label Studio tests
+    (``$SKRALIF_LABEL_STUDIO`` or ``label-studio`` on PATH; CI's step fails without it)."""
+    import os
+    import shutil
+
+    from .labelstudio_server import label_studio
+
+    exe = os.environ.get("SKRALIF_LABEL_STUDIO") or shutil.which("label-studio")
+    if os.environ.get("SKRALIF_LABEL_STUDIO") and not os.access(exe, os.X_OK):
+        pytest.fail(f"SKRALIF_LABEL_STUDIO={exe} is not an executable")
+    if not exe:
+        pytest.skip("no label-studio executable: pip install label-studio (in a virtual "
+                    "environment of its own) and set SKRALIF_LABEL_STUDIO to it")
+    with label_studio(exe, tmp_path_factory.mktemp("label-studio")) as url:
+        yield url

@@ -603,3 +603,15 @@ def test_audit_rows_deleted_from_the_file_are_left_out(tmp_path):
     state = json.loads((tmp_path / "wine.skralif" / "state.json").read_text())
     assert state["rounds"][1]["n_audit"] == 3  # the deleted rows' draws no longer count
     assert second.new_round
+
+
+def test_a_round_with_every_row_labeled_proposes_nothing():
+    """Found by the Label Studio image test: a project whose every task is labeled crashed
+    the round ("X_pool: Found array with 0 sample(s)")."""
+    from skralif.labeling._round import run_round
+
+    X = np.random.default_rng(0).normal(size=(12, 3)).astype(np.float32)
+    y = np.array(["a", "b"] * 6, dtype=object)
+    done = run_round(X, y, 5, epochs=3)
+    assert done.n_labeled == 12 and len(done.proposal.picks) == 0
+    assert done.proposal.learner is not None and len(done.proposal.predicted) == 0

@@ -9,7 +9,6 @@ start.
 """
 
 import os
-import shutil
 
 import numpy as np
 import pytest
@@ -18,7 +17,7 @@ from sklearn.datasets import load_digits
 from skralif.cli import main
 from skralif.labeling import sync_label_studio
 
-from .labelstudio_server import TOKEN, free_port, label_studio
+from .labelstudio_server import TOKEN, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.labelstudio]
 REQUIRED = bool(os.environ.get("SKRALIF_LABEL_STUDIO"))  # CI's step: fail, never skip
@@ -33,15 +32,8 @@ CONFIG = ('<View><Image name="image" value="$image"/><Choices name="digit" toNam
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    exe = os.environ.get("SKRALIF_LABEL_STUDIO") or shutil.which("label-studio")
-    if REQUIRED and not os.access(exe, os.X_OK):
-        pytest.fail(f"SKRALIF_LABEL_STUDIO={exe} is not an executable")
-    if not exe:
-        pytest.skip("no label-studio executable: pip install label-studio (in a virtual "
-                    "environment of its own) and set SKRALIF_LABEL_STUDIO to it")
-    with label_studio(exe, tmp_path_factory.mktemp("label-studio")) as url:
-        yield url
+def server(label_studio_url):
+    return label_studio_url
 
 
 @pytest.fixture

@@ -115,8 +115,7 @@ class ModelBackend:
         config = get(payload, "schema")
         labeling_interface(config, get(payload, "project"))  # checked at every setup
         project = self._project(payload, config=config)
-        if project["round"] == 0:
-            self.train(project["id"])
+        self.train(project["id"], first=True)
         return {"model_version": project["model_version"]}
 
     def predict(self, payload):
@@ -184,7 +183,7 @@ class ModelBackend:
         return {"status": "training" if due else "counted", "events": project["events"]}
 
     # ------------------------------------------------------------ training
-    def train(self, pid):
+    def train(self, pid, first=False):
         """Start a training of a project on a background thread, or, when one runs, have
         it run again once it ends.
 
@@ -192,9 +191,14 @@ class ModelBackend:
         ----------
         pid : int
             The project id (set up before).
+        first : bool, default=False
+            Only a project's first training: nothing when it has a model or
+            a training runs (Label Studio calls ``/setup`` often).
         """
         with self._lock:
             project = self.projects[pid]
+            if first and (project["training"] or project["round"] > 0):
+                return
             if project["training"]:
                 project["again"] = True
                 return

@@ -157,10 +157,12 @@ def propose(X, y, n, *, pending=(), strategy="ralif", seed=0, epochs=60):
                                        initial_strategy=TypiClustQuery(random_state=seed),
                                        missing_label=None, random_state=seed).fit(X, y)
     picks = learner.query(X[candidates], n) if n else np.empty(0, dtype=np.int64)
-    scores = learner.query_scores(X[rows])
+    # every row labeled: nothing to score or predict, the model is still the round's
+    scores = learner.query_scores(X[rows]) if len(rows) else np.empty(0)
     if not hasattr(learner, "estimator_"):
         return Proposal(candidates[picks], rows, scores, None, None, COLD_STRATEGY, None)
-    proba = learner.predict_proba(X[rows])
+    proba = (learner.predict_proba(X[rows]) if len(rows)
+             else np.empty((0, len(learner.classes_))))
     return Proposal(candidates[picks], rows, scores, learner.classes_[proba.argmax(axis=1)],
                     proba.max(axis=1), strategy, learner)
 

@@ -14,7 +14,9 @@ from ._studio import short
 
 __all__ = ["TaskFeatures", "load_callable"]
 
-#: components of the default text features (fewer when the texts allow fewer)
+#: components of the default text features at most; fewer for a small vocabulary (the
+#: square root of its size: the net's scaler gives every component the same weight, so
+#: components past the vocabulary's few real directions mostly add noise)
 TEXT_COMPONENTS = 100
 
 
@@ -193,7 +195,8 @@ class TaskFeatures:
 
         tfidf = TfidfVectorizer(sublinear_tf=True, max_features=2**16)
         terms = tfidf.fit_transform(texts)
-        k = min(TEXT_COMPONENTS, terms.shape[1] - 1, terms.shape[0] - 1)
+        k = min(TEXT_COMPONENTS, round(np.sqrt(terms.shape[1])), terms.shape[1] - 1,
+                terms.shape[0] - 1)
         if k < 1:
             raise ValueError(f"The texts of project {self.project} (field "
                              f"{self.interface.field!r}) hold {terms.shape[1]} distinct word(s) "

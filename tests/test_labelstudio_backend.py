@@ -1,0 +1,248 @@
+"""skralif as Label Studio's model backend, against a real Label Studio server and a real
+backend (uvicorn on 127.0.0.1), both started here.
+
+A text project of 200 tasks is connected to the backend the way a user does it (a model
+in the project's settings, which makes Label Studio call /health and /setup and register
+a project webhook); annotations made through Label Studio's API reach the backend through
+that webhook and retrain it; Label Studio's own "train" button reaches it as
+START_TRAINING. An image project reads uploaded PNG files through a toy encoder.
+"""
+
+import contextlib
+import io
+import os
+import threading
+import time
+
+import httpx
+import numpy as np
+import pytest
+import torch
+
+from skralif.labeling import ModelBackend, make_app, sync_label_studio
+
+from .labelstudio_server import TOKEN, free_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.labelstudio]
+REQUIRED = bool(os.environ.get("SKRALIF_LABEL_STUDIO"))  # CI's step: fail, never skip
+if REQUIRED:
+    import label_studio_sdk as sdk
+    import uvicorn
+else:
+    sdk = pytest.importorskip("label_studio_sdk")
+    uvicorn = pytest.importorskip("uvicorn")
+
+TOPICS = {
+    "sport": "match goal team season coach league score player win cup",
+    "science": "cell energy atom study species lab theory data gene climate",
+    "business": "market shares profit bank deal stock growth price firm trade",
+    "politics": "vote election party law minister senate policy court reform power",
+}
+COMMON = "the a of and in today new report says week people".split()
+TEXT_CONFIG = ('<View><Text name="text" value="$text"/><Choices name="topic" toName="text">'
+               + "".join(f'<Choice value="{t}"/>' for t in TOPICS) + "</Choices></View>")
+
+
+def texts(n, seed=0):
+    """``n`` short texts of four topics (topic ``i % 4``), and their topics."""
+    rng = np.random.default_rng(seed)
+    names = list(TOPICS)
+    out, labels = [], []
+    for i in range(n):
+        words = rng.choice(TOPICS[names[i % 4]].split(), 4).tolist() + rng.choice(
+            COMMON, 4).tolist() + [names[rng.integers(4)]]  # one misleading topic word
+        rng.shuffle(words)
+        out.append(" ".join(words))
+        labels.append(names[i % 4])
+    return out, labels
+
+
+@pytest.fixture(scope="module")
+def server(label_studio_url):
+    return label_studio_url
+
+
+@contextlib.contextmanager
+def running(backend, port=None):
+    """Serve ``backend`` with uvicorn on 127.0.0.1 (a free port by default); yield its URL."""
+    port = port or free_port()
+    web = uvicorn.Server(uvicorn.Config(make_app(backend), host="127.0.0.1", port=port,
+                                        log_level="warning"))
+    thread = threading.Thread(target=web.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not web.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the backend did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        backend.wait(120)
+        web.should_exit = True
+        thread.join(30)
+
+
+def annotate(ls, task_ids, truth, control="topic", to_name="text"):
+    for t in task_ids:
+        ls.annotations.create(t, result=[{"from_name": control, "to_name": to_name,
+                                          "type": "choices",
+                                          "value": {"choices": [truth[t]]}}])
+
+
+def predictions(ls, project):
+    out = {}
+    for p in ls.predictions.list(project=project):
+        assert p.task not in out, f"task {p.task} has two predictions"
+        out[p.task] = p
+    return out
+
+
+def until(condition, timeout=120):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+class Gate:
+    """A transformer factory whose fitting waits until the test opens the gate: a training
+    that provably runs while the test sends requests."""
+
+    def __init__(self):
+        self.entered, self.open = threading.Event(), threading.Event()
+
+    def __call__(self):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        gate = self
+
+        class Waiting(TfidfVectorizer):
+            def fit_transform(self, raw, y=None):
+                gate.entered.set()
+                assert gate.open.wait(120)
+                return super().fit_transform(raw, y)
+
+        return Waiting()
+
+
+def test_backend_retrains_as_people_annotate(server, tmp_path):
+    ls = sdk.LabelStudio(base_url=server, api_key=TOKEN)
+    pid = ls.projects.create(title="skralif text", label_config=TEXT_CONFIG).id
+    docs, topics = texts(200)
+    ids = ls.projects.import_tasks(pid, request=[{"text": d} for d in docs],
+                                   return_task_ids=True).task_ids
+    truth = dict(zip(ids, topics, strict=True))
+    state = tmp_path / "state"
+    backend = ModelBackend(server, TOKEN, state, train_every=10, n=10, epochs=30)
+    with running(backend) as url:
+        # connected as a user does: Label Studio calls /health and /setup, which starts the
+        # first training (TypiClust: no label yet), and registers the project webhook
+        model = ls.ml.create(project=pid, url=url, title="skralif")
+        assert any(w.url == f"{url}/webhook" for w in ls.webhooks.list(project=pid))
+        until(lambda: backend.projects.get(pid, {}).get("round") == 1)
+        backend.wait(120)
+        first = predictions(ls, pid)
+        assert set(first) == set(ids)
+        assert {p.model_version for p in first.values()} == {backend.projects[pid][
+            "model_version"]} and "typiclust round 1" in first[ids[0]].model_version
+        by_score = sorted(first, key=lambda t: -first[t].score)
+        assert by_score[:10] == backend.projects[pid]["proposed"]
+
+        # an annotator labels from the top of the sorted list; each annotation reaches the
+        # backend through the webhook, and the tenth starts a training
+        annotate(ls, by_score[:20], truth)
+        until(lambda: backend.projects[pid]["round"] >= 2)
+        backend.wait(180)
+        project = backend.projects[pid]
+        assert project["n_labeled"] == 20 and project["error"] is None
+        after = predictions(ls, pid)
+        unlabeled = set(ids) - set(by_score[:20])
+        assert set(after) == unlabeled  # one per unlabeled task, the old version gone
+        assert {p.model_version for p in after.values()} == {project["model_version"]}
+        assert "ralif round" in project["model_version"]
+        assert ls.projects.get(pid).model_version == project["model_version"]
+        assert all(0 < p.score <= 1 for p in after.values())
+        ranked = sorted(after, key=lambda t: -after[t].score)
+        assert ranked[:10] == project["proposed"]  # sorting by score is the strategy's order
+        hits = np.mean([after[t].result[0]["value"]["choices"][0] == truth[t] for t in after])
+        assert hits > 0.5  # four topics: chance is 0.25
+
+        # Label Studio's own training trigger (START_TRAINING) during which /predict answers
+        # with the last model
+        gate = Gate()
+        backend.features, backend.train_every = gate, 1000
+        version, before = project["model_version"], project["round"]
+        ls.ml.train(model.id)
+        assert gate.entered.wait(60)
+        task = ls.tasks.get(ranked[0])
+        answer = httpx.post(f"{url}/predict", timeout=30, json={
+            "project": f"{pid}.0", "label_config": TEXT_CONFIG,
+            "tasks": [{"id": task.id, "data": task.data}]}).json()
+        assert backend.health()["training"]  # answered while the training waits
+        (result,) = answer["results"]
+        assert result["model_version"] == version and result["score"] == after[task.id].score
+        gate.open.set()
+        backend.wait(180)
+        assert backend.projects[pid]["error"] is None
+        retrained = backend.projects[pid]["round"]
+        assert retrained == before + 1
+
+    # a restarted backend (same address: Label Studio's webhook points there) continues
+    # from its state: same version served, the next training is the next round
+    again = ModelBackend(server, TOKEN, state, train_every=10, n=10, epochs=30)
+    with running(again, port=int(url.rsplit(":", 1)[1])) as url:
+        answer = httpx.post(f"{url}/setup", json={"project": f"{pid}.0",
+                                                  "schema": TEXT_CONFIG}).json()
+        assert answer["model_version"] == backend.projects[pid]["model_version"]
+        assert not again.health()["training"]  # nothing to retrain on restart
+        served = httpx.post(f"{url}/predict", json={
+            "project": f"{pid}.0", "label_config": TEXT_CONFIG,
+            "tasks": [{"id": ranked[1], "data": {"text": docs[ids.index(ranked[1])]}}]},
+            timeout=30).json()["results"][0]
+        assert served["model_version"] == answer["model_version"] and served["result"]
+        annotate(ls, ranked[:10], truth)
+        until(lambda: again.projects[pid]["round"] == retrained + 1)
+        again.wait(180)
+        assert again.projects[pid]["n_labeled"] == 30
+        final = predictions(ls, pid)
+        assert len(final) == 170 and {p.model_version for p in final.values()} == {
+            again.projects[pid]["model_version"]}
+
+
+def png(value):
+    """A 6x6 grey PNG of brightness ``value`` (0-255) with noise."""
+    from PIL import Image
+
+    rng = np.random.default_rng(value)
+    pixels = np.clip(value + rng.normal(0, 10, (6, 6)), 0, 255).astype(np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="PNG")
+    return out.getvalue()
+
+
+def toy_encoder():
+    """Mean brightness of each colour channel: a frozen 'encoder' of three features."""
+    return torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+
+
+def test_image_project_reads_uploads_through_an_encoder(server):
+    ls = sdk.LabelStudio(base_url=server, api_key=TOKEN)
+    config = ('<View><Image name="image" value="$image"/><Choices name="shade" toName="image">'
+              '<Choice value="dark"/><Choice value="light"/></Choices></View>')
+    pid = ls.projects.create(title="skralif images", label_config=config).id
+    values = [20 + 2 * i if i % 2 else 235 - 2 * i for i in range(30)]  # odd: dark
+    files = [(f"file{i}", (f"img{i}.png", png(v), "image/png")) for i, v in enumerate(values)]
+    answer = httpx.post(f"{server}/api/projects/{pid}/import", files=files,
+                        headers={"Authorization": f"Token {TOKEN}"}, timeout=60)
+    assert answer.status_code == 201, answer.text
+    tasks = list(ls.tasks.list(project=pid))
+    assert tasks[0].data["image"].startswith("/data/upload/")
+    shade = {t.id: "dark" if int(t.data["image"].split("img")[1].split(".")[0]) % 2
+             else "light" for t in tasks}
+    annotate(ls, [t.id for t in tasks[:8]], shade, control="shade", to_name="image")
+    report = sync_label_studio(server, TOKEN, pid, n=5, epochs=40, encoder=toy_encoder)
+    assert report.n_labeled == 8 and "frozen encoder's 3 outputs" in str(report)
+    out = predictions(ls, pid)
+    assert len(out) == 22
+    hits = np.mean([out[t].result[0]["value"]["choices"][0] == shade[t] for t in out])
+    assert hits > 0.9
