@@ -16,7 +16,7 @@ from sklearn import datasets as _sk
 
 from ._csv import parse_number, read_csv_rows
 
-__all__ = ["BUNDLED", "load_dataset", "load_csv", "load_idx", "load_usps"]
+__all__ = ["BUNDLED", "load_dataset", "load_csv", "load_idx", "load_usps", "make_topic_texts"]
 
 #: names accepted by :func:`load_dataset` for scikit-learn's bundled sets
 BUNDLED = {
@@ -242,3 +242,44 @@ def load_usps(path):
     if not rows:
         raise ValueError(f"{path} holds no USPS image (a digit and 256 values a line).")
     return np.asarray(rows, dtype=np.float32), np.asarray(labels, dtype=np.int64)
+
+
+#: the topics of :func:`make_topic_texts` and their words
+TOPIC_WORDS = {
+    "sport": "match goal team season coach league score player win cup",
+    "science": "cell energy atom study species lab theory data gene climate",
+    "business": "market shares profit bank deal stock growth price firm trade",
+    "politics": "vote election party law minister senate policy court reform power",
+}
+_COMMON_WORDS = "the a of and in today new report says week people".split()
+
+
+def make_topic_texts(n, *, seed=0):
+    """Short synthetic texts of four topics, for a text project with nothing to download.
+
+    Text ``i`` is of topic ``i % 4`` (:data:`TOPIC_WORDS`): four words of its
+    topic, four common words and one topic name drawn at random (a
+    misleading word), shuffled. scikit-learn bundles no text dataset, and
+    nothing can be downloaded in tests.
+
+    Parameters
+    ----------
+    n : int
+        Texts to make.
+    seed : int, default=0
+
+    Returns
+    -------
+    texts : list of str
+    topics : list of str
+    """
+    rng = np.random.default_rng(seed)
+    names = list(TOPIC_WORDS)
+    texts, topics = [], []
+    for i in range(n):
+        words = (rng.choice(TOPIC_WORDS[names[i % 4]].split(), 4).tolist()
+                 + rng.choice(_COMMON_WORDS, 4).tolist() + [names[rng.integers(4)]])
+        rng.shuffle(words)
+        texts.append(" ".join(words))
+        topics.append(names[i % 4])
+    return texts, topics

@@ -4,6 +4,7 @@ import contextlib
 import os
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 
@@ -62,3 +63,27 @@ def _healthy(url):
             return answer.status == 200
     except OSError:
         return False
+
+
+@contextlib.contextmanager
+def serving(backend, port=None):
+    """Serve ``backend`` with uvicorn on 127.0.0.1 (a free port by default); yield its URL."""
+    import uvicorn
+
+    from skralif.labeling import make_app
+
+    port = port or free_port()
+    web = uvicorn.Server(uvicorn.Config(make_app(backend), host="127.0.0.1", port=port,
+                                        log_level="warning"))
+    thread = threading.Thread(target=web.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not web.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the backend did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        backend.wait(120)
+        web.should_exit = True
+        thread.join(30)

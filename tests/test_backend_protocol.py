@@ -61,6 +61,19 @@ def test_health_and_requests_it_cannot_use(client, tmp_path):
     assert not (tmp_path / "state").exists()  # nothing trained, nothing written
 
 
+def test_a_failed_training_is_one_line_and_the_last_model_keeps_serving(client, tmp_path):
+    backend, http = client
+    answer = http.post("/train", json={"project": "5.17", "annotations": []})
+    assert answer.json()["status"] == "training"
+    assert backend.wait(60)
+    project = backend.projects[5]
+    assert "Cannot reach Label Studio at http://127.0.0.1:9" in project["error"]
+    assert "\n" not in project["error"] and project["round"] == 0
+    served = http.post("/predict", json={"project": 5, "tasks": [{"id": 1, "data": {}}]})
+    assert served.json()["results"][0]["model_version"].endswith("untrained")
+    assert not (tmp_path / "state").exists()
+
+
 @pytest.mark.parametrize("config, message", [
     (TEXT.replace("</Choices>", '</Choices><Choices name="b" toName="text"/>'), "has 2"),
     ('<View><Choices name="c" toName="nowhere"><Choice value="a"/></Choices></View>',

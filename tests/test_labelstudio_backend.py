@@ -8,7 +8,6 @@ that webhook and retrain it; Label Studio's own "train" button reaches it as
 START_TRAINING. An image project reads uploaded PNG files through a toy encoder.
 """
 
-import contextlib
 import io
 import os
 import threading
@@ -19,9 +18,11 @@ import numpy as np
 import pytest
 import torch
 
-from skralif.labeling import ModelBackend, make_app, sync_label_studio
+from skralif.datasets import TOPIC_WORDS as TOPICS
+from skralif.datasets import make_topic_texts as texts
+from skralif.labeling import ModelBackend, sync_label_studio
 
-from .labelstudio_server import TOKEN, free_port
+from .labelstudio_server import TOKEN, serving
 
 pytestmark = [pytest.mark.slow, pytest.mark.labelstudio]
 REQUIRED = bool(os.environ.get("SKRALIF_LABEL_STUDIO"))  # CI's step: fail, never skip
@@ -32,29 +33,8 @@ else:
     sdk = pytest.importorskip("label_studio_sdk")
     uvicorn = pytest.importorskip("uvicorn")
 
-TOPICS = {
-    "sport": "match goal team season coach league score player win cup",
-    "science": "cell energy atom study species lab theory data gene climate",
-    "business": "market shares profit bank deal stock growth price firm trade",
-    "politics": "vote election party law minister senate policy court reform power",
-}
-COMMON = "the a of and in today new report says week people".split()
 TEXT_CONFIG = ('<View><Text name="text" value="$text"/><Choices name="topic" toName="text">'
                + "".join(f'<Choice value="{t}"/>' for t in TOPICS) + "</Choices></View>")
-
-
-def texts(n, seed=0):
-    """``n`` short texts of four topics (topic ``i % 4``), and their topics."""
-    rng = np.random.default_rng(seed)
-    names = list(TOPICS)
-    out, labels = [], []
-    for i in range(n):
-        words = rng.choice(TOPICS[names[i % 4]].split(), 4).tolist() + rng.choice(
-            COMMON, 4).tolist() + [names[rng.integers(4)]]  # one misleading topic word
-        rng.shuffle(words)
-        out.append(" ".join(words))
-        labels.append(names[i % 4])
-    return out, labels
 
 
 @pytest.fixture(scope="module")
@@ -62,24 +42,6 @@ def server(label_studio_url):
     return label_studio_url
 
 
-@contextlib.contextmanager
-def running(backend, port=None):
-    """Serve ``backend`` with uvicorn on 127.0.0.1 (a free port by default); yield its URL."""
-    port = port or free_port()
-    web = uvicorn.Server(uvicorn.Config(make_app(backend), host="127.0.0.1", port=port,
-                                        log_level="warning"))
-    thread = threading.Thread(target=web.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not web.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the backend did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        backend.wait(120)
-        web.should_exit = True
-        thread.join(30)
 
 
 def annotate(ls, task_ids, truth, control="topic", to_name="text"):
@@ -134,7 +96,7 @@ def test_backend_retrains_as_people_annotate(server, tmp_path):
     truth = dict(zip(ids, topics, strict=True))
     state = tmp_path / "state"
     backend = ModelBackend(server, TOKEN, state, train_every=10, n=10, epochs=30)
-    with running(backend) as url:
+    with serving(backend) as url:
         # connected as a user does: Label Studio calls /health and /setup, which starts the
         # first training (TypiClust: no label yet), and registers the project webhook
         model = ls.ml.create(project=pid, url=url, title="skralif")
@@ -190,7 +152,7 @@ def test_backend_retrains_as_people_annotate(server, tmp_path):
     # a restarted backend (same address: Label Studio's webhook points there) continues
     # from its state: same version served, the next training is the next round
     again = ModelBackend(server, TOKEN, state, train_every=10, n=10, epochs=30)
-    with running(again, port=int(url.rsplit(":", 1)[1])) as url:
+    with serving(again, port=int(url.rsplit(":", 1)[1])) as url:
         answer = httpx.post(f"{url}/setup", json={"project": f"{pid}.0",
                                                   "schema": TEXT_CONFIG}).json()
         assert answer["model_version"] == backend.projects[pid]["model_version"]
@@ -225,7 +187,7 @@ def toy_encoder():
     return torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
 
 
-def test_image_project_reads_uploads_through_an_encoder(server):
+def test_image_project_reads_uploads_through_an_encoder(server, tmp_path):
     ls = sdk.LabelStudio(base_url=server, api_key=TOKEN)
     config = ('<View><Image name="image" value="$image"/><Choices name="shade" toName="image">'
               '<Choice value="dark"/><Choice value="light"/></Choices></View>')
@@ -239,10 +201,20 @@ def test_image_project_reads_uploads_through_an_encoder(server):
     assert tasks[0].data["image"].startswith("/data/upload/")
     shade = {t.id: "dark" if int(t.data["image"].split("img")[1].split(".")[0]) % 2
              else "light" for t in tasks}
-    annotate(ls, [t.id for t in tasks[:8]], shade, control="shade", to_name="image")
-    report = sync_label_studio(server, TOKEN, pid, n=5, epochs=40, encoder=toy_encoder)
-    assert report.n_labeled == 8 and "frozen encoder's 3 outputs" in str(report)
+    backend = ModelBackend(server, TOKEN, tmp_path, encoder=toy_encoder, train_every=8, n=5,
+                           epochs=40)
+    with serving(backend) as url:
+        ls.ml.create(project=pid, url=url, title="skralif")
+        until(lambda: backend.projects.get(pid, {}).get("round") == 1)
+        backend.wait(120)
+        annotate(ls, [t.id for t in tasks[:8]], shade, control="shade", to_name="image")
+        until(lambda: backend.projects[pid]["round"] == 2)
+        backend.wait(120)
+    assert backend.projects[pid]["n_labeled"] == 8 and backend.projects[pid]["error"] is None
     out = predictions(ls, pid)
     assert len(out) == 22
     hits = np.mean([out[t].result[0]["value"]["choices"][0] == shade[t] for t in out])
     assert hits > 0.9
+    # the same features through the one-shot sync
+    report = sync_label_studio(server, TOKEN, pid, n=5, epochs=40, encoder=toy_encoder)
+    assert report.n_labeled == 8 and "frozen encoder's 3 outputs" in str(report)

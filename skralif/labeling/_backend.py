@@ -4,7 +4,8 @@ Label Studio's model-backend protocol, served with FastAPI on uvicorn:
 ``GET /health``, ``POST /setup`` (the project and its labeling config),
 ``POST /predict`` (a prediction for each task Label Studio sends) and
 ``POST /webhook`` (the annotation events of the project webhook Label Studio
-registers for its model, and ``START_TRAINING``). Training runs on one
+registers for its model, and ``START_TRAINING``; ``POST /train``, Label Studio's
+older training call, is the same). Training runs on one
 background thread: a request never waits for it and is answered by the last
 model. After each training the backend publishes a prediction for every
 unlabeled task in bulk (:meth:`StudioProject.publish`), its score the
@@ -415,6 +416,12 @@ def make_app(backend):
     @app.post("/webhook")
     async def webhook(request: Request):
         return await answer(request, backend.webhook)
+
+    @app.post("/train")
+    async def train(request: Request):
+        # Label Studio's older training call (its webhook flag off): START_TRAINING
+        return await answer(request, lambda payload: backend.webhook(
+            {"action": "START_TRAINING", "project": payload.get("project")}))
 
     return app
 
