@@ -158,6 +158,10 @@ def _add_labelstudio(commands):
                        help="retrain after this many annotation events (default: 10)")
     serve.add_argument("--n", type=_positive, default=20,
                        help="tasks in the strategy's batch (default: 20)")
+    serve.add_argument("--audit", type=_count, default=2, metavar="N",
+                       help="tasks drawn at random each training, labeled first, only to "
+                            "estimate the model's accuracy on the unlabeled tasks "
+                            "(default: 2; 0: none)")
     _add_model_options(serve)
 
 
@@ -280,7 +284,8 @@ def labelstudio(args) -> int:
         return serve_backend(args.url, args.api_key, args.state, host=args.host,
                              port=args.port, strategy=args.strategy,
                              train_every=args.train_every, n=args.n, features=features,
-                             encoder=encoder, seed=args.seed, epochs=args.epochs)
+                             encoder=encoder, seed=args.seed, epochs=args.epochs,
+                             audit=args.audit)
     from .labeling import sync_label_studio
 
     report = sync_label_studio(args.url, args.api_key, args.project, n=args.n,
@@ -397,7 +402,8 @@ FLAGS = {
     "labelstudio": {"url": "--url", "api_key": "--api-key", "project": "--project",
                     "n": "--n", "features": "--features", "strategy": "--strategy",
                     "seed": "--seed", "epochs": "--epochs", "encoder": "--encoder",
-                    "train_every": "--train-every", "state_dir": "--state"},
+                    "train_every": "--train-every", "state_dir": "--state",
+                    "audit": "--audit"},
 }
 
 

@@ -99,6 +99,7 @@ def test_any_config_is_read_or_refused_in_one_line(config):
 
 @settings(max_examples=60, deadline=None)
 @given(st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=12),
+                 st.sampled_from(["²", "٣.17", "0.5", "-3"]),
                  st.dictionaries(st.just("id"), st.integers() | st.text(max_size=5))))
 def test_any_project_field_is_an_id_or_one_line(value):
     backend = ModelBackend("http://127.0.0.1:9", "key", "/nonexistent/never-written")
@@ -113,7 +114,8 @@ def test_any_project_field_is_an_id_or_one_line(value):
 def test_options_are_checked_before_anything():
     for kwargs, message in [({"train_every": 0}, "`train_every` must be a positive"),
                             ({"strategy": "best"}, "`strategy` 'best' is not a strategy"),
-                            ({"seed": -1}, "`seed` must be an integer")]:
+                            ({"seed": -1}, "`seed` must be an integer"),
+                            ({"audit": -1}, "`audit` must be an integer")]:
         with pytest.raises(ValueError, match=message):
             ModelBackend("http://127.0.0.1:9", "key", "unused", **kwargs)
 

@@ -108,7 +108,9 @@ def test_backend_retrains_as_people_annotate(server, tmp_path):
         assert {p.model_version for p in first.values()} == {backend.projects[pid][
             "model_version"]} and "typiclust round 1" in first[ids[0]].model_version
         by_score = sorted(first, key=lambda t: -first[t].score)
-        assert by_score[:10] == backend.projects[pid]["proposed"]
+        audit = backend.projects[pid]["audit_pending"]
+        assert len(audit) == 2 and by_score[:2] == audit  # the audit's random draws first
+        assert by_score[2:12] == backend.projects[pid]["proposed"]  # then the strategy
 
         # an annotator labels from the top of the sorted list; each annotation reaches the
         # backend through the webhook, and the tenth starts a training
@@ -116,7 +118,15 @@ def test_backend_retrains_as_people_annotate(server, tmp_path):
         until(lambda: backend.projects[pid]["round"] >= 2)
         backend.wait(180)
         project = backend.projects[pid]
-        assert project["n_labeled"] == 20 and project["error"] is None
+        # annotated audit tasks are held out of training (unless the strategy picks one:
+        # then its label trains) and estimate the accuracy on the unlabeled tasks
+        assert project["n_labeled"] + project["n_audit_labeled"] == 20
+        assert project["error"] is None
+        assert project["estimate"]["n_audit"] == project["n_audit_labeled"]
+        health = httpx.get(f"{url}/health").json()["projects"][str(pid)]
+        if project["n_audit_labeled"]:
+            assert 0 <= health["accuracy_low"] <= health["accuracy_estimate"] <= \
+                health["accuracy_high"] <= 1
         after = predictions(ls, pid)
         unlabeled = set(ids) - set(by_score[:20])
         assert set(after) == unlabeled  # one per unlabeled task, the old version gone
@@ -125,8 +135,13 @@ def test_backend_retrains_as_people_annotate(server, tmp_path):
         assert ls.projects.get(pid).model_version == project["model_version"]
         assert all(0 < p.score <= 1 for p in after.values())
         ranked = sorted(after, key=lambda t: -after[t].score)
-        assert ranked[:10] == project["proposed"]  # sorting by score is the strategy's order
-        hits = np.mean([after[t].result[0]["value"]["choices"][0] == truth[t] for t in after])
+        head = len(project["audit_pending"])
+        assert ranked[:head] == project["audit_pending"]
+        assert all(after[t].result == [] for t in ranked[:head])  # audit: no choice shown
+        # sorting by score is the strategy's order
+        assert ranked[head:head + len(project["proposed"])] == project["proposed"]
+        hits = np.mean([after[t].result[0]["value"]["choices"][0] == truth[t]
+                        for t in ranked[head:]])
         assert hits > 0.5  # four topics: chance is 0.25
 
         # Label Studio's own training trigger (START_TRAINING) during which /predict answers
@@ -136,7 +151,7 @@ def test_backend_retrains_as_people_annotate(server, tmp_path):
         version, before = project["model_version"], project["round"]
         ls.ml.train(model.id)
         assert gate.entered.wait(60)
-        task = ls.tasks.get(ranked[0])
+        task = ls.tasks.get(ranked[head])
         answer = httpx.post(f"{url}/predict", timeout=30, json={
             "project": f"{pid}.0", "label_config": TEXT_CONFIG,
             "tasks": [{"id": task.id, "data": task.data}]}).json()
@@ -159,13 +174,16 @@ def test_backend_retrains_as_people_annotate(server, tmp_path):
         assert not again.health()["training"]  # nothing to retrain on restart
         served = httpx.post(f"{url}/predict", json={
             "project": f"{pid}.0", "label_config": TEXT_CONFIG,
-            "tasks": [{"id": ranked[1], "data": {"text": docs[ids.index(ranked[1])]}}]},
+            "tasks": [{"id": ranked[head + 1],
+                       "data": {"text": docs[ids.index(ranked[head + 1])]}}]},
             timeout=30).json()["results"][0]
         assert served["model_version"] == answer["model_version"] and served["result"]
         annotate(ls, ranked[:10], truth)
         until(lambda: again.projects[pid]["round"] == retrained + 1)
         again.wait(180)
-        assert again.projects[pid]["n_labeled"] == 30
+        restarted = again.projects[pid]
+        assert restarted["n_labeled"] + restarted["n_audit_labeled"] == 30
+        assert restarted["estimate"]["n_audit"] == restarted["n_audit_labeled"]
         final = predictions(ls, pid)
         assert len(final) == 170 and {p.model_version for p in final.values()} == {
             again.projects[pid]["model_version"]}
@@ -210,10 +228,13 @@ def test_image_project_reads_uploads_through_an_encoder(server, tmp_path):
         annotate(ls, [t.id for t in tasks[:8]], shade, control="shade", to_name="image")
         until(lambda: backend.projects[pid]["round"] == 2)
         backend.wait(120)
-    assert backend.projects[pid]["n_labeled"] == 8 and backend.projects[pid]["error"] is None
+    project = backend.projects[pid]
+    assert project["n_labeled"] + project["n_audit_labeled"] == 8 and project["error"] is None
     out = predictions(ls, pid)
     assert len(out) == 22
-    hits = np.mean([out[t].result[0]["value"]["choices"][0] == shade[t] for t in out])
+    assert sorted(t for t in out if not out[t].result) == sorted(project["audit_pending"])
+    hits = np.mean([out[t].result[0]["value"]["choices"][0] == shade[t] for t in out
+                    if out[t].result])
     assert hits > 0.9
     # the same features through the one-shot sync
     report = sync_label_studio(server, TOKEN, pid, n=5, epochs=40, encoder=toy_encoder)

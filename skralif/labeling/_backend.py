@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from .._audit import NO_ESTIMATE, draw_audit, estimate_from_draws
 from ._round import check_options, propose
 from ._state import save_json, write_atomically
 from ._studio import (
@@ -72,6 +73,12 @@ class ModelBackend:
         As for :func:`~skralif.labeling.sync_label_studio`.
     seed : int, default=0
     epochs : int, default=60
+    audit : int, default=2
+        Tasks drawn uniformly at random each training to estimate the model's
+        accuracy on the unlabeled tasks without bias (as ``skralif query
+        --audit``): published first in the order, with no predicted choice,
+        and never trained on unless the strategy picks them. 0 turns the
+        audit off.
 
     Attributes
     ----------
@@ -80,10 +87,12 @@ class ModelBackend:
     """
 
     def __init__(self, url, api_key, state_dir, *, strategy="ralif", train_every=10, n=20,
-                 features=None, encoder=None, seed=0, epochs=60):
+                 features=None, encoder=None, seed=0, epochs=60, audit=2):
         check_options(positive=[("`train_every`", train_every), ("`n`", n),
-                                ("`epochs`", epochs)], non_negative=[("`seed`", seed)],
+                                ("`epochs`", epochs)],
+                      non_negative=[("`seed`", seed), ("`audit`", audit)],
                       strategy=("`strategy`", strategy))
+        self.audit = audit
         self.url, self.api_key, self.state_dir = url, api_key, Path(state_dir)
         self.strategy, self.train_every, self.n = strategy, train_every, n
         self.features, self.encoder, self.seed, self.epochs = features, encoder, seed, epochs
@@ -92,11 +101,24 @@ class ModelBackend:
 
     # ------------------------------------------------------------ the protocol
     def health(self):
-        """``GET /health``."""
+        """``GET /health``: up, whether a training runs, and each project's round, model
+        version, labels and audit estimate of its accuracy on the unlabeled tasks.
+
+        Returns
+        -------
+        answer : dict
+        """
         with self._lock:
             training = any(p["training"] for p in self.projects.values())
+            projects = {str(pid): {"round": p["round"], "model_version": p["model_version"],
+                                   "training": p["training"], "n_labeled": p["n_labeled"],
+                                   "n_audit_labeled": p["n_audit_labeled"],
+                                   **{k: None if isinstance(v, float) and v != v else v
+                                      for k, v in p["estimate"].items()},
+                                   "error": p["error"]}
+                        for pid, p in self.projects.items()}
         return {"status": "UP", "model_class": f"skralif {__version__} ({self.strategy})",
-                "training": training}
+                "training": training, "projects": projects}
 
     def setup(self, payload):
         """``POST /setup``: register the project (its labeling config checked) and start its
@@ -263,29 +285,49 @@ class ModelBackend:
             logger.info("project %s has no task yet; nothing to train on.", pid)
             return
         X = featuriser.fit_transform(tasks)
-        y = np.empty(len(tasks), dtype=object)
-        y[:] = [task_label(t, interface.control) for t in tasks]
+        labels = np.empty(len(tasks), dtype=object)
+        labels[:] = [task_label(t, interface.control) for t in tasks]
+        ids = [t.id for t in tasks]
+        at = {t: i for i, t in enumerate(ids)}
+        # audit tasks the strategy never picked are held out: unlabeled to the learner
+        draws = np.array([at[t] for t in project["audit_drawn"] if t in at], dtype=np.int64)
+        held = sorted({ids[j] for j in draws} - set(project["picked"]))
+        y = labels.copy()
+        y[[at[t] for t in held]] = None
         versions = server.model_versions()
         k = max(project["round"], server.next_round(versions) - 1) + 1
         proposal = propose(X, y, self.n, strategy=self.strategy, seed=self.seed,
                            epochs=self.epochs)
+        estimate = NO_ESTIMATE
+        if proposal.learner is not None:
+            estimate = estimate_from_draws(proposal.predicted, proposal.probability,
+                                           proposal.rows, draws, labels[draws])
+        drawn = draw_audit(np.random.RandomState([self.seed, k]),
+                           np.setdiff1d(proposal.rows, proposal.picks), self.audit)
+        audit_drawn = [*project["audit_drawn"], *(ids[j] for j in drawn)]
+        picked = [*project["picked"], *(ids[j] for j in proposal.picks)]
         version = f"{VERSION_PREFIX} {__version__} {proposal.strategy} round {k}"
-        ids = [t.id for t in tasks]
-        predictions = ranked_predictions(ids, proposal, interface, version)
+        predictions, audit_pending = _with_audit(
+            ranked_predictions(ids, proposal, interface, version), labels, at,
+            [t for t in dict.fromkeys(audit_drawn) if t in at and t not in set(picked)])
         removed = server.publish(predictions, version, versions)
-        n_labeled = int(sum(v is not None for v in y))
+        trained = int(sum(v is not None for v in y))
         weights = self._save_weights(pid, proposal.learner)
         with self._lock:
             project.update(
                 round=k, model_version=version, interface=interface, error=None,
                 predictions={str(p["task"]): (p["result"], p["score"]) for p in predictions},
-                proposed=[ids[i] for i in proposal.picks], n_labeled=n_labeled,
+                proposed=[ids[i] for i in proposal.picks if labels[i] is None],
+                audit_pending=audit_pending, audit_drawn=audit_drawn, picked=picked,
+                n_labeled=trained, n_audit_labeled=int(sum(labels[at[t]] is not None
+                                                           for t in held)),
+                estimate=estimate.as_record(),
                 model=(featuriser, proposal.learner) if proposal.learner is not None else None)
             self._save(project, weights)
         logger.info("project %s round %s: trained on %s of %s tasks, published %s predictions "
-                    "as %r (removed %s) in %s requests, %.1f s.", pid, k, n_labeled,
+                    "as %r (removed %s) in %s requests, %.1f s. %s", pid, k, trained,
                     len(tasks), len(predictions), version, removed, server.requests,
-                    time.monotonic() - start)
+                    time.monotonic() - start, estimate.line("tasks"))
 
     def _predict_new(self, project, model, task):
         """A task the last training did not see (imported since): the model's choice, and
@@ -323,7 +365,9 @@ class ModelBackend:
         project = {"id": pid, "round": 0, "model_version": f"{VERSION_PREFIX} {__version__} "
                    f"{self.strategy} untrained", "predictions": {}, "proposed": [],
                    "events": 0, "training": False, "again": False, "error": None,
-                   "interface": None, "n_labeled": 0}
+                   "interface": None, "n_labeled": 0, "audit_drawn": [], "picked": [],
+                   "audit_pending": [], "n_audit_labeled": 0,
+                   "estimate": NO_ESTIMATE.as_record()}
         path = self._folder(pid) / STATE_FILE
         if not path.exists():
             return project
@@ -335,6 +379,11 @@ class ModelBackend:
             project.update(round=int(saved["round"]), model_version=str(saved["model_version"]),
                            proposed=list(saved["proposed"]), events=int(saved["events"]),
                            n_labeled=int(saved["n_labeled"]),
+                           audit_drawn=[int(t) for t in saved["audit_drawn"]],
+                           picked=[int(t) for t in saved["picked"]],
+                           audit_pending=[int(t) for t in saved["audit_pending"]],
+                           n_audit_labeled=int(saved["n_audit_labeled"]),
+                           estimate=dict(saved["estimate"]),
                            predictions={str(t): (r, float(s)) for t, (r, s)
                                         in saved["predictions"].items()})
         except (ValueError, KeyError, TypeError, AttributeError) as err:
@@ -359,11 +408,37 @@ class ModelBackend:
         save_json(folder / STATE_FILE, {
             "format": FORMAT, "project": project["id"], "url": self.url,
             "settings": {"strategy": self.strategy, "train_every": self.train_every,
-                         "n": self.n, "seed": self.seed, "epochs": self.epochs},
+                         "n": self.n, "seed": self.seed, "epochs": self.epochs,
+                         "audit": self.audit},
             "round": project["round"], "model_version": project["model_version"],
             "n_labeled": project["n_labeled"], "events": project["events"],
-            "proposed": project["proposed"], "model": weights,
+            "proposed": project["proposed"], "estimate": project["estimate"],
+            "n_audit_labeled": project["n_audit_labeled"],
+            "audit_drawn": project["audit_drawn"], "picked": project["picked"],
+            "audit_pending": project["audit_pending"], "model": weights,
             "predictions": {t: list(v) for t, v in project["predictions"].items()}})
+
+
+def _with_audit(predictions, labels, at, audit):
+    """The published order: the audit tasks still unannotated first, with no predicted
+    choice (an annotator is not led by the model on them), then the strategy's order;
+    tasks annotated in Label Studio (held-out audit tasks) get no prediction. Scores are
+    the new ranks mapped to (0, 1].
+
+    Returns
+    -------
+    predictions : list of dict
+    audit_pending : list of int
+        The audit tasks at the top, in order.
+    """
+    pending = [t for t in audit if labels[at[t]] is None]
+    first = set(pending)
+    version = predictions[0]["model_version"] if predictions else ""
+    ordered = [{"task": t, "result": [], "model_version": version} for t in pending]
+    ordered += [p for p in predictions if p["task"] not in first and labels[at[p["task"]]] is None]
+    for rank, p in enumerate(ordered):
+        p["score"] = 1.0 - rank / len(ordered)
+    return ordered, pending
 
 
 def make_app(backend):
@@ -483,7 +558,7 @@ def _project_id(value):
     raw = get(value, "id") if isinstance(value, dict) else value
     text = str(raw).split(".")[0] if isinstance(raw, str | int) and not isinstance(
         raw, bool) else ""
-    if not text.isdigit() or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise ValueError(f"`project` must name a Label Studio project (an id, or "
                          f"\"<id>.<timestamp>\"); got {short(value)}.")
     return int(text)
