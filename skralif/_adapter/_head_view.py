@@ -215,7 +215,9 @@ class HeadView:
         return torch.cat([W, self.head.bias.detach().to(dtype)[:, None]], dim=1)
 
     def check_output(self, feats, out):
-        """Refuse a net whose output is not ``head(f)`` or ``softmax(head(f))``."""
+        """Refuse a net whose output is not ``head(f)`` (or its log-softmax, with a
+        cross-entropy criterion: the same distribution and the same loss) or, with
+        ``NLLLoss``, ``softmax(head(f))``."""
         if self.output is None:
             return
         W = self.weights(feats.dtype)
@@ -223,13 +225,29 @@ class HeadView:
         expected = torch.softmax(logits, dim=1) if self.output == "proba" else logits
         if self.output == "logit" and out.numel() == expected.numel():
             out = out.reshape(expected.shape)  # one logit per row, squeezed or not
-        if out.shape != expected.shape or not torch.allclose(out, expected, rtol=1e-3,
-                                                             atol=1e-5):
-            what = "the softmax of the" if self.output == "proba" else "the"
+
+        def close(target):
+            return out.shape == target.shape and torch.allclose(out, target, rtol=1e-3,
+                                                                atol=1e-5)
+
+        if close(expected):
+            return
+        log_p = torch.log_softmax(logits, dim=1)
+        if self.output == "logits" and close(log_p):
+            return  # cross-entropy of log-probabilities is that of the logits
+        if self.output == "proba" and close(log_p):
             raise ValueError(
-                f"The net's output is not {what} output of its head {self.name!r}, "
-                f"so the head closed forms do not apply. {self.fallback}"
+                f"The net's module returns log-probabilities (a log_softmax of its head "
+                f"{self.name!r}) but its criterion is NLLLoss, which skorch's "
+                "NeuralNetClassifier feeds the log of the module's output (it expects "
+                "probabilities). Train it with criterion=torch.nn.CrossEntropyLoss, or end "
+                "the module in softmax."
             )
+        what = "the softmax of the" if self.output == "proba" else "the"
+        raise ValueError(
+            f"The net's output is not {what} output of its head {self.name!r}, "
+            f"so the head closed forms do not apply. {self.fallback}"
+        )
 
 
 def augment(feats: torch.Tensor, weights: torch.Tensor | None = None, *, bias: bool = True,

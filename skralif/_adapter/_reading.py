@@ -36,6 +36,7 @@ from .._validation import check_rows
 from ..exceptions import InputTypeError
 
 __all__ = [
+    "first_output",
     "DEFAULT_BATCH_SIZE",
     "BLOCK_ROWS",
     "batch_rows",
@@ -187,6 +188,14 @@ def call_module(module, x):
     return module(**x) if isinstance(x, Mapping) else module(x)
 
 
+def first_output(out):
+    """The output of a module that returns a tuple (or list) whose first element is a
+    tensor: that element, as skorch's ``predict_proba`` reads it; anything else as it is."""
+    if isinstance(out, tuple | list) and out and isinstance(out[0], torch.Tensor):
+        return out[0]
+    return out
+
+
 def forward(net, Xb, *, head=None, train=(), name="X"):
     """One forward pass of ``net.module_`` on the chunk ``Xb``, thread-safely.
 
@@ -218,7 +227,7 @@ def forward(net, Xb, *, head=None, train=(), name="X"):
         hook = None if head is None else head.register_forward_pre_hook(
             lambda _m, args: captured.append(args[0].detach()))
         try:
-            out = call_module(module, x)
+            out = first_output(call_module(module, x))
         except RuntimeError as err:  # shapes or dtypes the module cannot take
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else "a dict"
             raise ValueError(f"The net {type(module).__name__} cannot run on `{name}` (a chunk "
@@ -228,7 +237,8 @@ def forward(net, Xb, *, head=None, train=(), name="X"):
                 hook.remove()
     if not isinstance(out, torch.Tensor):
         raise InputTypeError(
-            f"The net's module must return one tensor of outputs; got {type(out).__name__}.")
+            "The net's module must return a tensor of outputs, or a tuple whose first "
+            f"element is that tensor (skorch's convention); got {type(out).__name__}.")
     if not all_finite(out):
         raise ValueError(
             f"The net {type(module).__name__} produced NaN or infinite outputs on finite "

@@ -28,7 +28,16 @@ import io
 import torch
 from torch.func import functional_call, grad, jvp, vmap
 
-from .._adapter import as_input, augment, call_module, iter_chunks, n_rows, reading, take_rows
+from .._adapter import (
+    as_input,
+    augment,
+    call_module,
+    first_output,
+    iter_chunks,
+    n_rows,
+    reading,
+    take_rows,
+)
 
 
 class HeadObjective:
@@ -331,7 +340,8 @@ class ParamObjective:
         with reading(self.module):
             for sl in iter_chunks(n_rows(X), self.batch_size):
                 xb = as_input(take_rows(X, sl), self.device, self.dtype)
-                preds.append(to_proba(call_module(self.module, xb)).argmax(dim=1))
+                preds.append(to_proba(first_output(call_module(self.module, xb)))
+                             .argmax(dim=1))
         return torch.cat(preds)
 
 

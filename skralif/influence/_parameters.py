@@ -39,6 +39,7 @@ from .._adapter import (
     as_input,
     augment,
     batch_rows,
+    first_output,
     iter_chunks,
     n_rows,
     pool_features,
@@ -357,7 +358,7 @@ class ModuleParameters:
         -------
         torch.Tensor of shape (b, C)
         """
-        out = self.objective.outputs(theta, xb)
+        out = first_output(self.objective.outputs(theta, xb))
         out = out.reshape(len(out), -1)
         if self._output == "logits":
             return torch.log_softmax(out, dim=1)
