@@ -7,7 +7,8 @@ epoch on 64 rows), ``predict_proba`` and each strategy's 10-row query over the s
 every figure the rise of the process's peak resident memory during the call. The goal of
 issue 26: at most twice ``predict_proba``'s plus 64 MiB. Core-set and BADGE hold the
 pool's features by nature (``4 d`` bytes a row) and are measured whole and with
-``max_candidates=20_000``; RALIF with its default ``keep_features=True`` and without.
+``max_candidates=20_000``; RALIF with its default ``keep_features="auto"``, and with
+``True`` and ``False``.
 Writes its section of ``benchmarks/RESULTS.md``.
 """
 
@@ -22,9 +23,11 @@ from pathlib import Path
 from _report import markdown_table, write_section
 
 PROBE = Path(__file__).resolve().parents[1] / "tests" / "scripts" / "memory_probe.py"
-STRATEGIES = ["ralif", "ralif_recompute", "entropy", "coreset", "coreset_capped", "badge",
-              "badge_capped"]
-NAMES = {"ralif_recompute": "ralif (keep_features=False)",
+STRATEGIES = ["ralif", "ralif_keep", "ralif_recompute", "entropy", "coreset",
+              "coreset_capped", "badge", "badge_capped"]
+NAMES = {"ralif": "ralif (default: keep_features=\"auto\")",
+         "ralif_keep": "ralif (keep_features=True)",
+         "ralif_recompute": "ralif (keep_features=False)",
          "coreset_capped": "coreset (max_candidates=20,000)",
          "badge_capped": "badge (max_candidates=20,000)"}
 

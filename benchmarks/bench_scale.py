@@ -1,7 +1,9 @@
 """Query time and peak memory for pools of 10k to 1M rows: in memory vs a 2-worker Dask cluster.
 
 A 64-64-10 MLP (encoder width d=64) on synthetic 64-feature float32 data, 1,000 labeled
-rows, query size 100. Every measurement runs in a fresh subprocess: *peak extra memory* is
+rows, query size 100. ``ralif`` is the default (``keep_features="auto"``: the pool's
+features kept up to 64 MiB), ``ralif-keep`` always keeps them (the default before),
+``ralif-lowmem`` never does. Every measurement runs in a fresh subprocess: *peak extra memory* is
 the process's peak resident set size during the query minus its resident set size just
 before it (so the pool array itself, created before, is not counted). In the Dask runs the
 pool is generated lazily on the workers and only the client's memory is measured.
@@ -9,6 +11,7 @@ pool is generated lazily on the workers and only the client's memory is measured
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -52,9 +55,12 @@ def one(mode, n_pool, strategy_name, device):
     import torch
 
     from skralif.evaluation import make_strategy
+    from skralif.strategies import RALIFQuery
 
     net, X_lab, y_lab, centers = make_net(device)
-    strategy = make_strategy(strategy_name)
+    # ralif-keep: the features always kept (the default before keep_features="auto")
+    strategy = (RALIFQuery(keep_features=True) if strategy_name == "ralif-keep"
+                else make_strategy(strategy_name))
     if "random_state" in strategy.get_params():
         strategy.set_params(random_state=0)
     if mode == "memory":
@@ -95,15 +101,19 @@ def one(mode, n_pool, strategy_name, device):
 
 
 def measure(mode, n_pool, strategy, device):
+    # glibc hands large blocks back at once (as bench_memory does): without it, freed
+    # chunks of earlier passes stay resident and the peak varies 4x between identical runs
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="1048576")
     out = subprocess.run([sys.executable, __file__, "--one", mode, str(n_pool), strategy, device],
-                         capture_output=True, text=True, check=True)
+                         capture_output=True, text=True, check=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pools", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
-    parser.add_argument("--strategies", nargs="+", default=["ralif", "ralif-lowmem", "entropy"])
+    parser.add_argument("--strategies", nargs="+",
+                        default=["ralif", "ralif-keep", "ralif-lowmem", "entropy"])
     parser.add_argument("--modes", nargs="+", default=["memory", "dask"])
     parser.add_argument("--device", default="cpu", help="torch device of the net")
     parser.add_argument("--one", nargs=4, help=argparse.SUPPRESS)

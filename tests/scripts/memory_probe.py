@@ -33,6 +33,7 @@ from skralif.strategies import (
 STRATEGIES = {
     "ralif": lambda: RALIFQuery(random_state=0),
     "ralif_recompute": lambda: RALIFQuery(keep_features=False, random_state=0),
+    "ralif_keep": lambda: RALIFQuery(keep_features=True, random_state=0),
     "entropy": UncertaintyQuery,
     "coreset": CoresetQuery,
     "badge": lambda: BADGEQuery(random_state=0),

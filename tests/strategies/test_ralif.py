@@ -438,3 +438,34 @@ def test_params_beyond_the_head_match_retraining_with_an_eps_weighted_row():
                             pseudo_labels="hard").score_samples(
         net, XU, X_labeled=XL)
     assert np.abs(head_only[rows] - actual).max() > 0.2 * np.abs(actual).max()
+
+
+def test_keep_features_auto_keeps_small_pools_and_recomputes_large_ones(monkeypatch, digits):
+    """Issue 26: kept features made RALIF's peak memory 8x predict_proba's on a 1M-row pool;
+    "auto" keeps them up to KEEP_FEATURES_BYTES and gives the same picks either way."""
+    import skralif.strategies._ralif as ralif_module
+
+    X, y = digits
+    net = make_net(MLP, max_epochs=3).fit(X[:100], y[:100])
+    passes = []
+
+    def counting(*args, **kwargs):
+        passes.append(1)
+        return real(*args, **kwargs)
+
+    real = ralif_module.block_features
+    monkeypatch.setattr(ralif_module, "block_features", counting)
+
+    def query(**kw):
+        passes.clear()
+        picks = RALIFQuery(random_state=0, **kw).query(net, X[100:600], 10,
+                                                        X_labeled=X[:100], y_labeled=y[:100])
+        return picks, len(passes)
+
+    kept, kept_passes = query(keep_features="auto")  # 500 x 16 floats: kept
+    _, recomputed_passes = query(keep_features=False)
+    assert kept_passes < recomputed_passes
+    monkeypatch.setattr(ralif_module, "KEEP_FEATURES_BYTES", 100)  # now too large to keep
+    large, large_passes = query(keep_features="auto")
+    assert large_passes == recomputed_passes
+    np.testing.assert_array_equal(kept, large)
