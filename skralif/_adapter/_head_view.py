@@ -226,9 +226,16 @@ class HeadView:
         if self.output == "logit" and out.numel() == expected.numel():
             out = out.reshape(expected.shape)  # one logit per row, squeezed or not
 
+        # float32 sums of large terms can cancel to a small logit: the tolerance grows
+        # with the terms' magnitude (issue 25: USPS with 4,000-sized features failed here)
+        terms = augment(feats.abs(), W) @ W.abs().T
+        slack = 1e-5 + 1e-4 * (terms if self.output != "proba" else 0.0)
+
         def close(target):
-            return out.shape == target.shape and torch.allclose(out, target, rtol=1e-3,
-                                                                atol=1e-5)
+            if out.shape != target.shape:
+                return False
+            gap = (out.to(target.dtype) - target).abs()
+            return bool((gap <= slack + 1e-3 * target.abs()).all())
 
         if close(expected):
             return
