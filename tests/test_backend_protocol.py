@@ -189,3 +189,43 @@ class _no_raise:
 
     def __exit__(self, *exc):
         return False
+
+
+@pytest.mark.parametrize("kind", ["text", "numeric"])
+def test_a_saved_model_predicts_as_the_trained_one(kind, tmp_path):
+    """Issue 24: a restarted backend rebuilds the net and the features from its state
+    (weights, scaler, vocabulary, idf, components: no pickle) and predicts as before."""
+    from skralif.datasets import make_topic_texts
+    from skralif.labeling._backend import _SavedModel
+    from skralif.labeling._round import propose
+
+    texts, topics = make_topic_texts(80)
+    if kind == "text":
+        interface = labeling_interface(TEXT, 1)
+        tasks = [{"id": i, "data": {"text": t}} for i, t in enumerate(texts)]
+    else:
+        config = TEXT.replace('<Text name="text" value="$text"/>',
+                              '<Header name="text" value="$x"/>')
+        interface = labeling_interface(config, 1)
+        rng = np.random.default_rng(0)
+        tasks = [{"id": i, "data": {"x": float(k) + rng.normal(), "y": rng.normal()}}
+                 for i, k in enumerate(i % 2 for i in range(80))]
+    features = TaskFeatures(interface, project=1)
+    X = features.fit_transform(tasks)
+    y = np.array([t if i < 30 else None for i, t in enumerate(topics)], dtype=object)
+    learner = propose(X, y, 5, epochs=5).learner
+    backend = ModelBackend("http://127.0.0.1:9", "key", tmp_path, epochs=5)
+    saved = json.loads(json.dumps(backend._save_weights(1, learner, features),
+                                  default=lambda a: a.tolist()))
+    project = {"id": 1, "interface": interface}
+    restored_features, model = backend._restore(project, saved)
+    new = tasks[-10:]
+    np.testing.assert_allclose(restored_features.transform(new), features.transform(new),
+                               rtol=1e-6)
+    np.testing.assert_array_equal(model.predict(restored_features.transform(new)),
+                                  learner.predict(features.transform(new)))
+    assert isinstance(model, _SavedModel)
+    # a state that does not fit the project is not rebuilt, with a warning, never a crash
+    other = labeling_interface(TEXT.replace("Text", "Image"), 1)
+    if kind == "text":
+        assert backend._restore({"id": 1, "interface": other}, saved) is None

@@ -312,7 +312,7 @@ class ModelBackend:
             [t for t in dict.fromkeys(audit_drawn) if t in at and t not in set(picked)])
         removed = server.publish(predictions, version, versions)
         trained = int(sum(v is not None for v in y))
-        weights = self._save_weights(pid, proposal.learner)
+        weights = self._save_weights(pid, proposal.learner, featuriser)
         with self._lock:
             project.update(
                 round=k, model_version=version, interface=interface, error=None,
@@ -355,6 +355,7 @@ class ModelBackend:
         project = self._load(pid)
         if config:
             project["interface"] = labeling_interface(config, pid)
+        project["model"] = self._restore(project, project.pop("saved_model", None))
         with self._lock:
             return self.projects.setdefault(pid, project)
 
@@ -383,6 +384,7 @@ class ModelBackend:
                            picked=[int(t) for t in saved["picked"]],
                            audit_pending=[int(t) for t in saved["audit_pending"]],
                            n_audit_labeled=int(saved["n_audit_labeled"]),
+                           saved_model=saved.get("model"),
                            estimate=dict(saved["estimate"]),
                            predictions={str(t): (r, float(s)) for t, (r, s)
                                         in saved["predictions"].items()})
@@ -391,16 +393,47 @@ class ModelBackend:
                              "to start the project afresh.") from None
         return project
 
-    def _save_weights(self, pid, learner):
-        """The net's weights (skorch's ``save_params``) and its scaler and classes."""
+    def _save_weights(self, pid, learner, featuriser):
+        """What rebuilds the model after a restart: the net's weights (skorch's
+        ``save_params``), its module's sizes, scaler and classes, and the features
+        (:meth:`TaskFeatures.state`: JSON and ``features.npz``)."""
         if learner is None:
             return None
         folder = self._folder(pid)
         folder.mkdir(parents=True, exist_ok=True)
         scaler, net = learner.estimator_[0], learner.estimator_[-1]
         write_atomically(folder / "net_params.pt", lambda tmp: net.save_params(f_params=tmp))
+        features, arrays = featuriser.state()
+        if arrays:
+            def write_npz(tmp):
+                with open(tmp, "wb") as handle:  # a handle: savez would add ".npz" to a name
+                    np.savez(handle, **arrays)
+            write_atomically(folder / "features.npz", write_npz)
         return {"params": "net_params.pt", "classes": learner.classes_.tolist(),
-                "scaler_mean": scaler.mean_, "scaler_scale": scaler.scale_}
+                "scaler_mean": scaler.mean_, "scaler_scale": scaler.scale_,
+                "module_params": {k[len("module__"):]: v for k, v in net.get_params().items()
+                                  if k.startswith("module__")},
+                "features": features, "arrays": "features.npz" if arrays else None}
+
+    def _restore(self, project, saved):
+        """The model the state describes, for tasks the last training did not see; None
+        (with a warning) when it cannot be rebuilt: the next training makes one."""
+        if not saved or not saved.get("features") or project["interface"] is None:
+            return None
+        folder = self._folder(project["id"])
+        try:
+            arrays = {}
+            if saved.get("arrays"):
+                with np.load(folder / saved["arrays"], allow_pickle=False) as npz:
+                    arrays = {k: npz[k] for k in npz.files}
+            featuriser = TaskFeatures.restore(project["interface"], saved["features"], arrays,
+                                              encoder=self.encoder, project=project["id"])
+            return featuriser, _SavedModel(folder / saved["params"], saved, self.epochs)
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:
+            logger.warning("project %s: the saved model cannot be rebuilt (%s); tasks "
+                           "imported since the last training get no prediction until the "
+                           "next one.", project["id"], err)
+            return None
 
     def _save(self, project, weights):
         folder = self._folder(project["id"])
@@ -417,6 +450,35 @@ class ModelBackend:
             "audit_drawn": project["audit_drawn"], "picked": project["picked"],
             "audit_pending": project["audit_pending"], "model": weights,
             "predictions": {t: list(v) for t, v in project["predictions"].items()}})
+
+
+class _SavedModel:
+    """The net of a saved training, rebuilt from its weights: ``predict`` as the learner's.
+
+    The pipeline of :func:`skralif.nets.scaled_mlp` with the saved module sizes, the
+    scaler's saved mean and scale, and skorch's ``load_params`` (torch's
+    ``weights_only`` loading).
+    """
+
+    def __init__(self, params, saved, epochs):
+        from ..nets import scaled_mlp
+
+        self.classes_ = np.asarray(saved["classes"], dtype=object)
+        self.pipeline = scaled_mlp(max_epochs=epochs)
+        scaler, net = self.pipeline[0], self.pipeline[-1]
+        mean = np.asarray(saved["scaler_mean"], dtype=np.float64)
+        scale = np.asarray(saved["scaler_scale"], dtype=np.float64)
+        scaler.mean_, scaler.scale_, scaler.var_ = mean, scale, scale**2
+        scaler.n_features_in_, scaler.n_samples_seen_ = len(mean), 1
+        module = {k: tuple(v) if isinstance(v, list) else v
+                  for k, v in saved["module_params"].items()}
+        net.set_params(**{f"module__{k}": v for k, v in module.items()})
+        net.initialize()
+        net.load_params(f_params=str(params))
+
+    def predict(self, X):
+        """The predicted class of each row of ``X``."""
+        return self.classes_[self.pipeline.predict_proba(X).argmax(axis=1)]
 
 
 def _with_audit(predictions, labels, at, audit):

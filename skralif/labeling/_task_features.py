@@ -176,12 +176,14 @@ class TaskFeatures:
         X : ndarray of shape (n_tasks, n_features), float32
         """
         values = self._values(tasks)
-        if self.mode == "image" and self.transformer is None:
-            X = self._encode(values, tasks)
-        elif self.mode == "numeric" and self.transformer is None:
-            X = values
-        else:
+        if self.transformer is not None:
             X = self.model_.transform(values)
+        elif self.mode == "image":
+            X = self._encode(values, tasks)
+        elif self.mode == "text":
+            X = self._text_rows(values)
+        else:
+            X = values
         X = self._check(X, tasks)
         if X.shape[1] != self.n_features_:
             raise ValueError(f"Tasks of project {self.project} gave {X.shape[1]} features; "
@@ -191,7 +193,6 @@ class TaskFeatures:
     def _fit_text(self, texts):
         from sklearn.decomposition import TruncatedSVD
         from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.pipeline import make_pipeline
 
         tfidf = TfidfVectorizer(sublinear_tf=True, max_features=2**16)
         terms = tfidf.fit_transform(texts)
@@ -202,11 +203,92 @@ class TaskFeatures:
                              f"{self.interface.field!r}) hold {terms.shape[1]} distinct word(s) "
                              f"over {terms.shape[0]} task(s); TF-IDF and SVD need at least two "
                              "of each.")
-        svd = TruncatedSVD(k, random_state=self.seed)
-        X = svd.fit_transform(terms)
-        self.model_ = make_pipeline(tfidf, svd)
+        svd = TruncatedSVD(k, random_state=self.seed).fit(terms)
+        # the projection kept as plain arrays (vocabulary, idf, components): the same
+        # rows for the tasks fitted on, for new tasks, and after a restart (state())
+        self.vocabulary_ = {term: int(i) for term, i in tfidf.vocabulary_.items()}
+        self.idf_, self.components_ = tfidf.idf_, svd.components_
         self.n_components_ = k
-        return X
+        return self._text_rows(texts)
+
+    def _text_rows(self, texts):
+        """TF-IDF (sublinear, l2-normalised, the fitted idf) projected on the components."""
+        from sklearn.feature_extraction.text import CountVectorizer
+        from sklearn.preprocessing import normalize
+
+        counts = CountVectorizer(vocabulary=self.vocabulary_).transform(texts).astype(
+            np.float64)
+        counts.data = 1.0 + np.log(counts.data)
+        return normalize(counts.multiply(self.idf_).tocsr()) @ self.components_.T
+
+    def state(self):
+        """What rebuilds the fitted features without refitting, in safe formats.
+
+        Returns
+        -------
+        meta : dict or None
+            JSON-able description; None when they cannot be saved (a user's
+            transformer is arbitrary code, refitted at the next training).
+        arrays : dict of str to ndarray
+            Numeric arrays, for ``numpy.savez`` (loaded with
+            ``allow_pickle=False``).
+        """
+        if self.transformer is not None:
+            return None, {}
+        meta = {"mode": self.mode, "n_features": int(self.n_features_)}
+        if self.mode == "numeric":
+            return {**meta, "fields": list(self.fields_)}, {}
+        if self.mode == "text":
+            return ({**meta, "vocabulary": self.vocabulary_},
+                    {"idf": self.idf_, "components": self.components_})
+        return meta, {}  # image: the encoder is named again when the backend starts
+
+    @classmethod
+    def restore(cls, interface, meta, arrays, *, encoder=None, download=None, project=""):
+        """Fitted features from :meth:`state`'s output.
+
+        Parameters
+        ----------
+        interface : Interface
+        meta : dict
+        arrays : mapping of str to ndarray
+        encoder, download, project : see the class.
+
+        Returns
+        -------
+        TaskFeatures
+
+        Raises
+        ------
+        ValueError
+            When ``meta`` does not match the project (another object tag) or
+            an image project is restored without its encoder.
+        """
+        mode = meta.get("mode")
+        fields = meta.get("fields") if mode == "numeric" else None
+        if mode not in ("numeric", "text", "image") or (mode != "numeric" and mode !=
+                                                       interface.kind):
+            raise ValueError(f"The saved features ({mode!r}) do not fit project {project}'s "
+                             f"{interface.kind} labeling config.")
+        if mode == "image" and encoder is None:
+            raise ValueError("The saved model read images: start the backend with its "
+                             "--encoder.")
+        features = cls(interface, fields=fields or None,
+                       encoder=encoder if mode == "image" else None,
+                       download=download, project=project)
+        features.mode, features.n_features_ = mode, int(meta["n_features"])
+        if mode == "numeric":
+            features.fields_ = list(meta["fields"])
+        elif mode == "text":
+            features.vocabulary_ = {str(k): int(v) for k, v in meta["vocabulary"].items()}
+            features.idf_ = np.asarray(arrays["idf"], dtype=np.float64)
+            features.components_ = np.asarray(arrays["components"], dtype=np.float64)
+            features.n_components_ = len(features.components_)
+        else:
+            from ..nets import FrozenEncoder
+
+            features.model_ = FrozenEncoder(encoder())
+        return features
 
     def _encode(self, images, tasks):
         import torch
