@@ -12,6 +12,11 @@ needs MC dropout, so it alone runs the same net with dropout 0.2 (a caveat state
 results). Writes its figures to ``benchmarks/RESULTS.md`` and one plot and one JSON file
 per setting to ``benchmarks/figures/<setting>_s<seeds>`` (``skralif report`` and
 ``bench_across.py`` read them; ``--reuse`` grows them).
+
+Validation settings (``benchmarks/_protocol.py``: reported, never used to choose a
+default): ``usps`` (256 features, the digits MLP), ``usps_cnn`` (1x16x16 images, the
+benchmark CNN) and ``usps_pretrained`` (USPS as MNIST-sized images through the body of a
+CNN trained on MNIST-t10k and frozen, with a linear head), from ``--usps``.
 """
 
 import argparse
@@ -27,9 +32,9 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skralif.datasets import load_dataset
+from skralif.datasets import load_dataset, load_usps
 from skralif.evaluation import ALCurveDisplay, ALResults, run_experiment
-from skralif.nets import default_net
+from skralif.nets import FrozenEncoder, default_net
 from skralif.strategies import TypiClustQuery
 
 matplotlib.use("Agg")
@@ -50,6 +55,14 @@ SETTINGS = {
                          False, {"cold": (20, 20), "warm": (50, 50)}),
     "mnist_cnn": (3000, dict(lr=3e-3, max_epochs=100), False,
                   {"cold": (20, 20), "warm": (50, 50)}),
+    # validation settings (benchmarks/_protocol.py): USPS, never used to choose a default,
+    # with the development settings' nets as a new user would reuse them
+    "usps": (600, dict(module__hidden_units=(128, 128), lr=1e-2, max_epochs=60), True,
+             {"cold": (10, 10), "warm": (30, 20)}),
+    "usps_cnn": (600, dict(lr=3e-3, max_epochs=100), False,
+                 {"cold": (20, 20), "warm": (50, 50)}),
+    "usps_pretrained": (600, dict(lr=1e-2, max_epochs=60), False,
+                        {"cold": (10, 10), "warm": (30, 20)}),
 }
 #: the settings of a regime ``zero`` start from no label, the first batch by TypiClust
 ZERO = "zero"
@@ -77,10 +90,58 @@ STRATEGIES = ["ralif", "random", "entropy", "margin", "coreset", "badge", "typic
               "probcover"]
 
 
-def split(name, mnist_path, test_rows):
-    X, y = load_dataset(mnist_path if name.startswith("mnist") else name)
+class PretrainedHead(torch.nn.Module):
+    """A linear head on a frozen encoder (:class:`skralif.nets.FrozenEncoder`)."""
+
+    def __init__(self, encoder, n_features=128, n_classes=10, dropout=0.0):
+        super().__init__()
+        self.encoder, self.dropout = encoder, torch.nn.Dropout(dropout)
+        self.head = torch.nn.Linear(n_features, n_classes)
+
+    def forward(self, X):
+        return self.head(self.dropout(self.encoder(X)))
+
+
+def mnist_encoder(mnist_path):
+    """The body of a :class:`SmallCNN` trained on all of MNIST-t10k (10 epochs, seed 0),
+    frozen: the pretrained backbone of ``usps_pretrained`` (kept in figures/)."""
+    path = FIGURES / "mnist_cnn_encoder.pt"
+    cnn = SmallCNN()
+    if path.exists():
+        cnn.load_state_dict(torch.load(path, weights_only=True))
+    else:
+        X, y = load_dataset(mnist_path)
+        X = (X / X.max()).reshape(-1, 1, 28, 28).astype(np.float32)
+        torch.manual_seed(0)
+        net = default_net(module=SmallCNN, batch_size=64, lr=3e-3, max_epochs=10,
+                          iterator_valid__batch_size=256).fit(X, y)
+        cnn = net.module_
+        torch.save(cnn.state_dict(), path)
+    return FrozenEncoder(cnn.body)
+
+
+def as_mnist_image(X):
+    """USPS rows (256 values in [-1, 1]) as MNIST-like 1x28x28 images in [0, 1]: the
+    16x16 digit resized to MNIST's 20x20 box and padded by 4 on every side."""
+    images = torch.from_numpy((X.reshape(-1, 1, 16, 16) + 1) / 2)
+    boxed = torch.nn.functional.interpolate(images, size=(20, 20), mode="bilinear",
+                                            align_corners=False)
+    return torch.nn.functional.pad(boxed, (4, 4, 4, 4)).numpy().astype(np.float32)
+
+
+def split(name, args, test_rows):
+    if name.startswith("usps"):
+        if not args.usps:
+            raise SystemExit(f"{name} needs --usps PATH (USPS's zip.test.gz)")
+        X, y = load_usps(args.usps)
+    else:
+        X, y = load_dataset(args.mnist if name.startswith("mnist") else name)
     if name == "mnist_cnn":
         X = (X / X.max()).reshape(-1, 1, 28, 28).astype(np.float32)
+    elif name == "usps_cnn":
+        X = ((X + 1) / 2).reshape(-1, 1, 16, 16).astype(np.float32)
+    elif name == "usps_pretrained":
+        X = as_mnist_image(X)
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=test_rows, stratify=y,
                                               random_state=0)
     if name == "mnist_imbalanced":  # a 10:1 long tail in the pool only
@@ -97,17 +158,21 @@ def prepare(name, regime, args):
     arguments (``--seeds``, ``--rounds`` and ``--n-jobs`` of ``args``)."""
     test_rows, net_params, scale, regimes = SETTINGS[name]
     initial, query, *rounds = regimes[regime]
-    X_tr, X_te, y_tr, y_te = split(name, args.mnist, test_rows)
+    X_tr, X_te, y_tr, y_te = split(name, args, test_rows)
+    encoder = mnist_encoder(args.mnist) if name == "usps_pretrained" else None
     data = (X_tr, y_tr, X_te, y_te)
     kw = dict(initial_size=initial, query_size=query, n_rounds=rounds[0] if rounds else
               args.rounds, seeds=list(range(args.seeds)), n_jobs=args.n_jobs,
               initial_strategy=TypiClustQuery(random_state=0) if regime == ZERO else None)
 
     def net(**extra):
-        if name == "mnist_cnn":
+        if name in ("mnist_cnn", "usps_cnn"):
             extra = {"module__dropout": extra.pop("module__dropout", 0.0), **extra}
             n = default_net(module=SmallCNN, batch_size=64, iterator_valid__batch_size=256,
                             **net_params, **extra)
+        elif name == "usps_pretrained":
+            n = default_net(module=PretrainedHead, module__encoder=encoder, batch_size=64,
+                            iterator_valid__batch_size=256, **net_params, **extra)
         else:
             n = default_net(batch_size=64, **net_params, **extra)
         return make_pipeline(StandardScaler(), n) if scale else n
@@ -180,6 +245,9 @@ def main():
     parser.add_argument("--mnist", default=str(Path(__file__).resolve().parents[2]
                                                 / "shared" / "data" / "mnist-t10k"),
                         help="folder of the MNIST IDX files")
+    parser.add_argument("--usps", default=str(Path(__file__).resolve().parents[2] / "shared"
+                                              / "data" / "usps" / "zip.test.gz"),
+                        help="USPS's zip.test.gz (validation settings only)")
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--strategies", nargs="+", default=STRATEGIES)
