@@ -26,10 +26,13 @@ margin's.
 """
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from skralif.evaluation import paired_bootstrap
+from skralif.evaluation import ALResults, paired_bootstrap
+
+FIGURES = Path(__file__).with_name("figures")
 
 #: the 16 settings RALIF's defaults were chosen on (``<dataset>_<regime>``)
 DEVELOPMENT = (
@@ -133,3 +136,25 @@ def goals(aulc, setting):
         met["gain at least margin's"] = bool(
             (ralif - random).mean() >= (np.asarray(aulc["margin"], dtype=float) - random).mean())
     return met
+
+
+def settings_run(tag="_s10"):
+    """The protocol's settings that have results in ``figures/<setting><tag>.json``.
+
+    Returns
+    -------
+    run : list of (str, str, dict)
+        ``(setting, "development" or "validation", {strategy: per-seed AULC})``.
+    missing : list of str
+        The settings not run yet.
+    """
+    run, missing = [], []
+    for kind, settings in (("development", DEVELOPMENT), ("validation", VALIDATION)):
+        for setting in settings:
+            path = FIGURES / f"{setting}{tag}.json"
+            if not path.exists():
+                missing.append(setting)
+                continue
+            res = ALResults.from_json(path)
+            run.append((setting, kind, dict(zip(res.strategies, res.aulc(), strict=True))))
+    return run, missing

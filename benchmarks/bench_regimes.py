@@ -11,14 +11,11 @@ interval lies above zero, *loses* when it lies below, *tie* otherwise. Writes th
 
 import argparse
 from collections import defaultdict
-from pathlib import Path
 
-from _protocol import DEVELOPMENT, VALIDATION
+from _protocol import settings_run
 from _report import markdown_table, write_section
 
-from skralif.evaluation import ALResults, paired_bootstrap
-
-FIGURES = Path(__file__).with_name("figures")
+from skralif.evaluation import paired_bootstrap
 
 
 def main():
@@ -26,14 +23,9 @@ def main():
     parser.add_argument("--tag", default="_s10", help="suffix of the results files")
     args = parser.parse_args()
     verdicts = defaultdict(lambda: {"helps": [], "tie": [], "loses": []})
-    run = []
-    for setting in (*DEVELOPMENT, *VALIDATION):
-        path = FIGURES / f"{setting}{args.tag}.json"
-        if not path.exists():
-            continue
-        run.append(setting)
-        res = ALResults.from_json(path)
-        aulc = dict(zip(res.strategies, res.aulc(), strict=True))
+    found, _ = settings_run(args.tag)
+    run = [setting for setting, _, _ in found]
+    for setting, _, aulc in found:
         for strategy, values in aulc.items():
             if strategy == "random":
                 continue
