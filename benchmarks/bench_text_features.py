@@ -23,6 +23,10 @@ from _report import markdown_table, write_section  # noqa: E402
 
 from skralif import ActiveLearningClassifier  # noqa: E402
 from skralif.datasets import make_topic_texts  # noqa: E402
+from skralif.labeling import TaskFeatures, labeling_interface  # noqa: E402
+
+CONFIG = ('<View><Text name="text" value="$text"/><Choices name="topic" toName="text">'
+          '<Choice value="a"/><Choice value="b"/></Choices></View>')
 from skralif.nets import scaled_mlp  # noqa: E402
 
 
@@ -58,7 +62,10 @@ def main():
     rows, start = [], time.perf_counter()
     for name, docs, labels, n_labels in sets:
         terms = TfidfVectorizer(sublinear_tf=True, max_features=2**16).fit_transform(docs)
-        default = min(100, round(np.sqrt(terms.shape[1])), terms.shape[1] - 1)
+        # the default is what the Label Studio text features choose for these texts
+        features = TaskFeatures(labeling_interface(CONFIG, name))
+        features.fit_transform([{"id": i, "data": {"text": d}} for i, d in enumerate(docs)])
+        default = features.n_components_
         for k in sorted({*args.components, default}):
             if k >= min(terms.shape):
                 continue

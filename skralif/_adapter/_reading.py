@@ -184,8 +184,9 @@ def all_finite(tensor) -> bool:
 
 
 def call_module(module, x):
-    """Run ``module`` on ``x``, a tensor or a dict of keyword tensors."""
-    return module(**x) if isinstance(x, Mapping) else module(x)
+    """Run ``module`` on ``x``, a tensor or a dict of keyword tensors; a tuple output
+    gives its first element (:func:`first_output`), as skorch's ``predict_proba`` reads it."""
+    return first_output(module(**x) if isinstance(x, Mapping) else module(x))
 
 
 def first_output(out):
@@ -227,7 +228,7 @@ def forward(net, Xb, *, head=None, train=(), name="X"):
         hook = None if head is None else head.register_forward_pre_hook(
             lambda _m, args: captured.append(args[0].detach()))
         try:
-            out = first_output(call_module(module, x))
+            out = call_module(module, x)
         except RuntimeError as err:  # shapes or dtypes the module cannot take
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else "a dict"
             raise ValueError(f"The net {type(module).__name__} cannot run on `{name}` (a chunk "

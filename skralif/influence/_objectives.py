@@ -32,7 +32,6 @@ from .._adapter import (
     as_input,
     augment,
     call_module,
-    first_output,
     iter_chunks,
     n_rows,
     reading,
@@ -340,8 +339,7 @@ class ParamObjective:
         with reading(self.module):
             for sl in iter_chunks(n_rows(X), self.batch_size):
                 xb = as_input(take_rows(X, sl), self.device, self.dtype)
-                preds.append(to_proba(first_output(call_module(self.module, xb)))
-                             .argmax(dim=1))
+                preds.append(to_proba(call_module(self.module, xb)).argmax(dim=1))
         return torch.cat(preds)
 
 

@@ -31,6 +31,7 @@ from ._state import save_json, write_atomically
 from ._studio import (
     VERSION_PREFIX,
     StudioProject,
+    choice_result,
     get,
     labeling_interface,
     ranked_predictions,
@@ -275,11 +276,9 @@ class ModelBackend:
         server = StudioProject(self.url, self.api_key, pid)
         info = server.info()
         interface = server.interface(info)
-        fields, transformer = ((None, self.features) if callable(self.features)
-                               else (self.features, None))
-        featuriser = TaskFeatures(interface, fields=fields, transformer=transformer,
-                                  encoder=self.encoder, seed=self.seed,
-                                  download=server.download, project=pid)
+        featuriser = TaskFeatures.from_option(interface, self.features, encoder=self.encoder,
+                                              seed=self.seed, download=server.download,
+                                              project=pid)
         tasks = server.tasks(get(info, "task_number"))
         if not tasks:
             logger.info("project %s has no task yet; nothing to train on.", pid)
@@ -339,10 +338,7 @@ class ModelBackend:
             logger.warning("project %s: no prediction for task %s: %s", project["id"],
                            task.get("id"), err)
             return None
-        choice = learner.predict(X)[0]
-        interface = project["interface"]
-        return ([{"from_name": interface.control, "to_name": interface.to_name,
-                  "type": "choices", "value": {"choices": [str(choice)]}}], 0.0)
+        return choice_result(project["interface"], learner.predict(X)[0]), 0.0
 
     # ------------------------------------------------------------ projects and state
     def _project(self, payload, config=None):

@@ -127,10 +127,8 @@ def sync_label_studio(url, api_key, project, *, n=20, features=None, encoder=Non
     server = StudioProject(url, api_key, project, client=client)
     info = server.info()
     interface = server.interface(info)
-    fields, transformer = (None, features) if callable(features) else (features, None)
-    featuriser = TaskFeatures(interface, fields=fields, transformer=transformer,
-                              encoder=encoder, seed=seed, download=server.download,
-                              project=project)
+    featuriser = TaskFeatures.from_option(interface, features, encoder=encoder, seed=seed,
+                                          download=server.download, project=project)
     tasks = server.tasks(get(info, "task_number"))
     if not tasks:
         raise ValueError(f"Label Studio project {project} has no task; import tasks first.")

@@ -134,6 +134,23 @@ def task_label(task, control_name):
     return None
 
 
+def choice_result(interface, choice):
+    """A prediction's ``result``: ``choice`` for the interface's ``Choices`` control.
+
+    Parameters
+    ----------
+    interface : Interface
+    choice : object
+        Written as a string.
+
+    Returns
+    -------
+    result : list of dict
+    """
+    return [{"from_name": interface.control, "to_name": interface.to_name,
+             "type": "choices", "value": {"choices": [str(choice)]}}]
+
+
 def ranked_predictions(task_ids, proposal, control, version):
     """One prediction per unlabeled task, its score the strategy's order mapped to (0, 1].
 
@@ -167,11 +184,8 @@ def ranked_predictions(task_ids, proposal, control, version):
     total = len(order)
     out = []
     for rank, row in enumerate(order):
-        result = []
-        if proposal.predicted is not None:
-            result = [{"from_name": control.control, "to_name": control.to_name,
-                       "type": "choices",
-                       "value": {"choices": [str(proposal.predicted[at[row]])]}}]
+        result = ([] if proposal.predicted is None
+                  else choice_result(control, proposal.predicted[at[row]]))
         out.append({"task": int(task_ids[row]), "result": result,
                     "score": 1.0 - rank / total, "model_version": version})
     return out

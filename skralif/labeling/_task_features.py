@@ -108,6 +108,26 @@ class TaskFeatures:
         if fields or (interface.kind == "image" and encoder is None and transformer is None):
             self.mode = "numeric"
 
+    @classmethod
+    def from_option(cls, interface, features, **kwargs):
+        """The features a ``features`` option names: data fields (a sequence of
+        names), a transformer (a callable returning one), or None for the default.
+
+        Parameters
+        ----------
+        interface : Interface
+        features : sequence of str, callable or None
+        **kwargs
+            The other parameters of the class.
+
+        Returns
+        -------
+        TaskFeatures
+        """
+        if callable(features):
+            return cls(interface, transformer=features, **kwargs)
+        return cls(interface, fields=features, **kwargs)
+
     def describe(self):
         """One line naming the features, for a summary."""
         what = {"text": f"field {self.interface.field!r}", "image":
