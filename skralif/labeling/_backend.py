@@ -306,9 +306,10 @@ class ModelBackend:
         audit_drawn = [*project["audit_drawn"], *(ids[j] for j in drawn)]
         picked = [*project["picked"], *(ids[j] for j in proposal.picks)]
         version = f"{VERSION_PREFIX} {__version__} {proposal.strategy} round {k}"
+        chosen = set(picked)  # once: a set built per element made this quadratic
         predictions, audit_pending = _with_audit(
             ranked_predictions(ids, proposal, interface, version), labels, at,
-            [t for t in dict.fromkeys(audit_drawn) if t in at and t not in set(picked)])
+            [t for t in dict.fromkeys(audit_drawn) if t in at and t not in chosen])
         removed = server.publish(predictions, version, versions)
         trained = int(sum(v is not None for v in y))
         weights = self._save_weights(pid, proposal.learner, featuriser)
