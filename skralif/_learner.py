@@ -25,7 +25,10 @@ from ._pool_rows import (
     check_not_taught,
     last_proposals,
     match_rows,
-    taught_state,
+    remember_proposals,
+    revealed_rows,
+    started_rows,
+    taught_rows,
 )
 from ._random import seeded_clone
 from ._training import (
@@ -35,15 +38,15 @@ from ._training import (
     train,
     warn_module_instance,
 )
-from ._validation import check_n, default_n, validate_params
-from .exceptions import PoolChangedError
+from ._validation import DefaultComponentsMixin, check_n, default_n
 from .nets import default_net
 from .strategies import RALIFQuery
 
 __all__ = ["ActiveLearningClassifier"]
 
 
-class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
+class ActiveLearningClassifier(DefaultComponentsMixin, ClassifierMixin, MetaEstimatorMixin,
+                               BaseEstimator):
     """Pool-based active learning around a skorch classifier, as one sklearn estimator.
 
     **Interactive mode** (``n_queries=0``): :meth:`fit` trains on the labeled
@@ -147,6 +150,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
     [15, 20, 25]
     """
 
+    _default_components = {"query_strategy": RALIFQuery, "estimator": default_net}
     _parameter_constraints: dict = {
         "estimator": [HasMethods(["fit", "predict_proba"]), None],
         "query_strategy": [HasMethods(["query", "score_samples"]), None],
@@ -233,37 +237,13 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
             self._validate_params()
             yield from self._fit_rounds(X, y)
 
-    def _validate_params(self):
-        validate_params(self)
-
-    def set_params(self, **params):
-        """Set parameters; nested ones reach the defaults too, so ``GridSearchCV``
-        can tune ``query_strategy__tau`` or ``estimator__max_epochs`` with
-        ``query_strategy=None`` (:class:`~skralif.RALIFQuery`) or ``estimator=None``.
-
-        Parameters
-        ----------
-        **params : dict
-            Estimator parameters, nested ones as ``component__parameter``.
-
-        Returns
-        -------
-        self : ActiveLearningClassifier
-        """
-        for name, default in (("query_strategy", RALIFQuery), ("estimator", default_net)):
-            nested = any(key.startswith(f"{name}__") for key in params)
-            if nested and name not in params and getattr(self, name) is None:
-                setattr(self, name, default())
-        return super().set_params(**params)
-
     def _fit_rounds(self, X, y):
         X, y, missing = check_fit_input(self, X, y)
         rng = check_random_state(self.random_state)
         self._seed = int(rng.randint(2**31 - 1))
         self.query_strategy_ = seeded_clone(
             RALIFQuery() if self.query_strategy is None else self.query_strategy, rng)
-        self.initial_strategy_ = (None if self.initial_strategy is None
-                                  else seeded_clone(self.initial_strategy, rng))
+        self.initial_strategy_ = seeded_clone(self.initial_strategy, rng)
         self.stopping_criterion_ = (None if self.stopping_criterion is None
                                     else clone(self.stopping_criterion))
         self.should_stop_ = False
@@ -278,38 +258,36 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         else:
             yield from self._fit_simulated(X, y, missing, rng)
 
-    def _commit(self, *, estimator, X_labeled, y_labeled, from_pool, pool_index, X_pool,
-                labeled_iter, classes, n_iter, record, stopping):
-        """Commit a fit's state, all of it and only here, by assignment; then update
-        the stopping criterion (a copy: the one committed before is left as it was)."""
+    def _commit(self, estimator, rows, classes, n_iter, record):
+        """Commit a fit's state (``rows``: a :class:`~skralif._pool_rows.Rows`), all of it
+        and only here, by assignment; then update a copy of the stopping criterion (the
+        one committed before is left as it was) and record its value and decision."""
         if estimator is None:
             self.__dict__.pop("estimator_", None)
         else:
             self.estimator_ = estimator
-        self.X_labeled_, self.y_labeled_, self._from_pool = X_labeled, y_labeled, from_pool
-        self._pool_index, self.X_pool_, self.labeled_iter_ = pool_index, X_pool, labeled_iter
-        self.classes_, self.n_iter_ = classes, n_iter
+        self._rows, self.classes_, self.n_iter_ = rows, classes, n_iter
+        self.X_labeled_, self.y_labeled_, self.X_pool_ = rows.X_labeled, rows.y_labeled, rows.X_pool
+        self.labeled_iter_ = rows.labeled_iter
         self.history_ = self.__dict__.get("history_", []) + ([record] if record else [])
-        if stopping is not None and estimator is not None:
-            self._update_stopping(copy.deepcopy(stopping))
+        if self.stopping_criterion_ is not None and estimator is not None:
+            criterion = copy.deepcopy(self.stopping_criterion_)
+            self.history_[-1]["stopping_value"] = criterion.update(
+                estimator, rows.X_pool, X_labeled=rows.X_labeled,
+                y_labeled=encode_labels(rows.y_labeled, classes),
+                n=min(self.query_size, max(len(rows.X_pool), 1)))
+            self.stopping_criterion_, self.should_stop_ = criterion, criterion.stop_
 
     def _fit_interactive(self, X, y, missing):
         """The session's first fit; without a model while the labels are cold (the initial
         strategy proposes until :meth:`teach` brings a second class)."""
-        labeled = np.flatnonzero(~missing)
-        if self._is_cold(y[labeled]):
+        rows = started_rows(X, y, missing)
+        cold = self._is_cold(rows.y_labeled)
+        if cold:
             self._cold_steps = fitted_preprocessing(self.estimator, X)
-            estimator, record = None, None
-        else:
-            estimator, seconds = _timed(self._train, X[labeled], y[labeled], self.classes_,
-                                        0, None)
-            record = _record(0, len(labeled), seconds)
+        estimator, record = (None, None) if cold else self._train(rows, self.classes_, 0)
         self.termination_condition_, self.history_ = "interactive", []
-        self._commit(estimator=estimator, X_labeled=X[labeled], y_labeled=y[labeled],
-                     from_pool=np.zeros(len(labeled), dtype=bool),
-                     pool_index=np.flatnonzero(missing), X_pool=X[missing],
-                     labeled_iter=np.where(missing, -1, 0), classes=self.classes_, n_iter=0,
-                     record=record, stopping=self.stopping_criterion_)
+        self._commit(estimator, rows, self.classes_, 0, record)
 
     def _is_cold(self, y_labeled):
         """No model can rank a pool yet: labels of fewer than two classes, with an
@@ -327,7 +305,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         bar = tqdm(total=self.n_queries + 1, disable=not self.verbose, desc="AL rounds")
         for round_ in range(self.n_queries + 1):
             self._fit_round(X, y, labelable, labeled, labeled_iter, round_, audit)
-            pool = self._pool_index
+            pool = self._rows.pool_index
             last = round_ == self.n_queries or len(pool) == 0 or self.should_stop_
             bar.update(1)
             if last:
@@ -339,38 +317,24 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
                                                    else "stopping_criterion")
                 break
             picks, self.history_[-1]["query_seconds"] = _timed(
-                self._query_rows, self.estimator_, X[pool], min(self.query_size, len(pool)),
-                X[labeled], y[labeled], self.classes_)
+                self._rank, X[pool], min(self.query_size, len(pool)))
             labeled = np.concatenate([labeled, pool[picks]])
             labeled_iter = labeled_iter.copy()
             labeled_iter[pool[picks]] = round_ + 1
 
     def _fit_round(self, X, y, labelable, labeled, labeled_iter, round_, audit):
         """Fit on ``labeled``, record the round (with the audit's estimate) and commit it."""
-        estimator, seconds = _timed(self._train, X[labeled], y[labeled], self.classes_,
-                                    round_, self.__dict__.get("estimator_"))
-        pool = labelable[labeled_iter[labelable] == -1]
-        proba = (predict_proba_full(estimator, X[pool], len(self.classes_)) if len(pool)
+        rows = revealed_rows(X, y, labeled, labeled_iter, labelable)
+        estimator, record = self._train(rows, self.classes_, round_,
+                                        self.__dict__.get("estimator_"))
+        pool = rows.pool_index
+        proba = (predict_proba_full(estimator, rows.X_pool, len(self.classes_)) if len(pool)
                  else np.empty((0, len(self.classes_))))
-        record = _record(round_, len(labeled), seconds,  # NaN once the pool is exhausted
-                         np.mean(self.classes_[proba.argmax(axis=1)] == y[pool]) if len(pool)
-                         else np.nan)
+        if len(pool):  # else NaN: the pool is exhausted
+            record["pool_accuracy"] = float(np.mean(self.classes_[proba.argmax(axis=1)] == y[pool]))
         if self.audit_size:
             record.update(audit.round(pool, proba, y, self.classes_, labeled))
-        self._commit(estimator=estimator, X_labeled=X[labeled], y_labeled=y[labeled],
-                     from_pool=np.ones(len(labeled), dtype=bool),  # revealed by the oracle
-                     pool_index=pool, X_pool=X[pool], labeled_iter=labeled_iter,
-                     classes=self.classes_, n_iter=round_,
-                     record=record,
-                     stopping=self.stopping_criterion_)
-
-    def _update_stopping(self, criterion):
-        """Update ``criterion`` (this fit's) and record its value and decision."""
-        value = criterion.update(self.estimator_, self.X_pool_, X_labeled=self.X_labeled_,
-                                 y_labeled=encode_labels(self.y_labeled_, self.classes_),
-                                 n=min(self.query_size, max(len(self.X_pool_), 1)))
-        self.history_[-1]["stopping_value"] = value
-        self.stopping_criterion_, self.should_stop_ = criterion, criterion.stop_
+        self._commit(estimator, rows, self.classes_, round_, record)
 
     # ------------------------------------------------------------ interactive
     def query(self, X_pool=None, n=None):
@@ -390,27 +354,13 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
             Into ``X_pool`` (or :attr:`X_pool_`); chosen by ``initial_strategy``
             until a model exists.
         """
-        self._check_started()
-        X = self.X_pool_ if X_pool is None else check_like_fit(self, X_pool, "X_pool")
+        X, stored = self._candidates(X_pool), self.X_pool_
         if n is None:
             self._validate_params()  # set_params after fit may have set a bad one
         n = default_n(self.query_size, len(X)) if n is None else check_n(n, len(X))
-        stored = self.X_pool_
-        if not hasattr(self, "estimator_"):  # no model yet: the initial strategy proposes
-            picks = initial_query(self.initial_strategy_, X, n, self._cold_steps,
-                                  self.X_labeled_)
-        else:
-            _check_can_rank(self.query_strategy_, self.classes_)
-            picks = self._query_rows(self.estimator_, X, n, self.X_labeled_, self.y_labeled_,
-                                     self.classes_)
-        if X_pool is None:
-            if self.X_pool_ is not stored:  # a teach committed while this query ran
-                raise PoolChangedError(
-                    "The stored pool changed while this query ran (a `teach` in another "
-                    "thread committed): its indices would point into a pool that is gone. "
-                    "Query again, or query and teach from one thread.")
-            # teach matches equal rows of the stored pool to these first
-            self._proposed = (id(self.X_pool_), picks.copy())
+        picks = self._rank(X, n)
+        if X_pool is None:  # teach matches equal rows of the stored pool to these first
+            remember_proposals(self, stored, picks)
         return picks
 
     def query_scores(self, X_pool=None):
@@ -431,14 +381,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
             ``NaN`` marks rows the strategy excludes (RALIF: rows with no
             plausible class).
         """
-        self._check_started()
-        X = self.X_pool_ if X_pool is None else check_like_fit(self, X_pool, "X_pool")
-        if not hasattr(self, "estimator_"):
-            return initial_scores(self.initial_strategy_, X, self._cold_steps, self.X_labeled_)
-        _check_can_rank(self.query_strategy_, self.classes_)
-        return self.query_strategy_.score_samples(
-            self.estimator_, X, X_labeled=self.X_labeled_,
-            y_labeled=encode_labels(self.y_labeled_, self.classes_))
+        return self._rank(self._candidates(X_pool))
 
     def teach(self, X, y):
         """Add labeled rows, refit, and return ``self``.
@@ -465,26 +408,16 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         y = check_teach_labels(y, len(X), self.missing_label, self.y_labeled_,
                                net_classes(self.estimator))
         taken = match_rows(self.X_pool_, X, prefer=last_proposals(self))
-        check_not_taught(X, taken, self.X_labeled_[self._from_pool])
+        check_not_taught(X, taken, self.X_labeled_[self._rows.from_pool])
         with _rollback_on_error(self):
-            first = len(self.y_labeled_) == 0  # a session started with no label
+            round_ = self.n_iter_ + 1
+            rows = taught_rows(self._rows, X, y, taken, round_)
             classes = net_classes(self.estimator)
-            if classes is None:
-                classes = np.unique(y) if first else np.union1d(self.classes_, y)
-            X_lab = np.concatenate([self.X_labeled_, X.astype(self.X_labeled_.dtype)])
-            y_lab = y if first else np.concatenate([self.y_labeled_, y])
-            estimator, seconds = (None, 0.0) if self._is_cold(y_lab) else _timed(
-                self._train, X_lab, y_lab, classes, self.n_iter_ + 1,
-                self.__dict__.get("estimator_"))
-            keep, labeled_iter = taught_state(self._pool_index, self.labeled_iter_, taken,
-                                              self.n_iter_ + 1)
-            self._commit(estimator=estimator, X_labeled=X_lab, y_labeled=y_lab,
-                         from_pool=np.concatenate([self._from_pool, taken >= 0]),
-                         pool_index=self._pool_index[keep], X_pool=self.X_pool_[keep],
-                         labeled_iter=labeled_iter, classes=classes, n_iter=self.n_iter_ + 1,
-                         record=None if estimator is None else _record(
-                             self.n_iter_ + 1, len(y_lab), seconds),
-                         stopping=self.stopping_criterion_)
+            if classes is None:  # a session started with no label takes the new ones' kind
+                classes = np.union1d(self.classes_, y) if len(self.y_labeled_) else np.unique(y)
+            estimator, record = (None, None) if self._is_cold(rows.y_labeled) else self._train(
+                rows, classes, round_, self.__dict__.get("estimator_"))
+            self._commit(estimator, rows, classes, round_, record)
         return self
 
     # ------------------------------------------------------------- predict
@@ -546,21 +479,38 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         if not hasattr(self, "X_pool_"):
             check_is_fitted(self)  # sklearn's own NotFittedError and message
 
-    def _train(self, X, y, classes, round_, previous):
-        """An estimator fitted on ``(X, y)``; never touches ``self``'s state."""
+    def _train(self, rows, classes, round_, previous=None):
+        """An estimator fitted on ``rows``' labeled rows, and its ``history_`` record;
+        never touches ``self``'s state."""
         # before a commit, ``self.classes_`` still holds the classes ``previous`` knows
         reuse = self.warm_start and previous is not None and len(classes) == len(self.classes_)
-        return train(self.estimator, X, encode_labels(y, classes), len(classes),
-                     self._seed + round_, previous if reuse else None)
+        estimator, seconds = _timed(
+            train, self.estimator, rows.X_labeled, encode_labels(rows.y_labeled, classes),
+            len(classes), self._seed + round_, previous if reuse else None)
+        return estimator, _record(round_, len(rows.y_labeled), seconds)
 
-    def _query_rows(self, estimator, X_pool, n, X_labeled, y_labeled, classes):
-        return self.query_strategy_.query(estimator, X_pool, n, X_labeled=X_labeled,
-                                          y_labeled=encode_labels(y_labeled, classes))
+    def _candidates(self, X_pool):
+        """The rows ``query`` and ``query_scores`` rank: ``X_pool`` checked, or the stored pool."""
+        self._check_started()
+        return self.X_pool_ if X_pool is None else check_like_fit(self, X_pool, "X_pool")
+
+    def _rank(self, X, n=None):
+        """The ``n`` rows of ``X`` to label next, best first (``n`` None: every row's
+        score), from the initial strategy while there is no model."""
+        if not hasattr(self, "estimator_"):
+            return (initial_scores(self.initial_strategy_, X, self._cold_steps, self.X_labeled_)
+                    if n is None else initial_query(self.initial_strategy_, X, n,
+                                                    self._cold_steps, self.X_labeled_))
+        _check_can_rank(self.query_strategy_, self.classes_)
+        labeled = dict(X_labeled=self.X_labeled_,
+                       y_labeled=encode_labels(self.y_labeled_, self.classes_))
+        return (self.query_strategy_.score_samples(self.estimator_, X, **labeled) if n is None
+                else self.query_strategy_.query(self.estimator_, X, n, **labeled))
 
 
-def _record(round_, n_labeled, fit_seconds, pool_accuracy=float("nan")):
+def _record(round_, n_labeled, fit_seconds):
     return {"round": round_, "n_labeled": int(n_labeled), "fit_seconds": fit_seconds,
-            "query_seconds": float("nan"), "pool_accuracy": float(pool_accuracy),
+            "query_seconds": float("nan"), "pool_accuracy": float("nan"),
             "stopping_value": float("nan")}
 
 

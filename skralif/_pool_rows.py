@@ -11,15 +11,19 @@ an earlier ``teach`` (taught twice).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from sklearn.utils.validation import validate_data
 
 from ._adapter import check_pool, is_dask
 from ._labels import check_fit_labels
 from ._validation import as_float32, check_rows
+from .exceptions import PoolChangedError
 
 __all__ = ["check_fit_input", "check_fit_rows", "check_like_fit", "match_rows", "check_not_taught",
-           "taught_state", "last_proposals"]
+           "Rows", "started_rows", "revealed_rows", "taught_rows", "last_proposals",
+           "remember_proposals"]
 
 _DTYPES = [np.float32, np.float64]
 
@@ -107,14 +111,46 @@ def check_not_taught(X, taken, X_from_pool):
         )
 
 
-def taught_state(pool_index, labeled_iter, taken, round_):
-    """After a teach took pool positions ``taken`` (-1: a new sample): the mask of pool
-    rows kept, and ``labeled_iter`` (a copy) with the taken rows marked ``round_``."""
-    keep = np.ones(len(pool_index), dtype=bool)
-    keep[taken[taken >= 0]] = False
-    labeled_iter = labeled_iter.copy()
-    labeled_iter[pool_index[taken[taken >= 0]]] = round_
-    return keep, labeled_iter
+class Rows(NamedTuple):
+    """A learner's rows at one commit, built by :func:`started_rows`,
+    :func:`revealed_rows` or :func:`taught_rows` and never changed in place."""
+
+    X_labeled: np.ndarray
+    y_labeled: np.ndarray
+    from_pool: np.ndarray  # per labeled row: taken from the rows of fit
+    pool_index: np.ndarray  # per pool row: its position among the rows of fit
+    X_pool: np.ndarray
+    labeled_iter: np.ndarray  # per row of fit: the round it was labeled in, -1 if never
+
+
+def started_rows(X, y, missing):
+    """An interactive session's rows: the labeled rows of ``fit``, the others the pool."""
+    labeled = np.flatnonzero(~missing)
+    return Rows(X[labeled], y[labeled], np.zeros(len(labeled), dtype=bool),
+                np.flatnonzero(missing), X[missing], np.where(missing, -1, 0))
+
+
+def revealed_rows(X, y, labeled, labeled_iter, labelable):
+    """A simulated round's rows: ``labeled`` revealed by the oracle, the ``labelable``
+    rows never revealed (``labeled_iter`` -1) the pool."""
+    pool = labelable[labeled_iter[labelable] == -1]
+    return Rows(X[labeled], y[labeled], np.ones(len(labeled), dtype=bool), pool, X[pool],
+                labeled_iter)
+
+
+def taught_rows(rows, X, y, taken, round_):
+    """``rows`` after a teach of ``(X, y)`` in ``round_`` that took the stored pool
+    positions ``taken`` (-1: a new sample)."""
+    took = taken[taken >= 0]
+    keep = np.ones(len(rows.pool_index), dtype=bool)
+    keep[took] = False
+    labeled_iter = rows.labeled_iter.copy()
+    labeled_iter[rows.pool_index[took]] = round_
+    first = len(rows.y_labeled) == 0  # a session started with no label sets the label kind
+    return Rows(np.concatenate([rows.X_labeled, X.astype(rows.X_labeled.dtype)]),
+                y if first else np.concatenate([rows.y_labeled, y]),
+                np.concatenate([rows.from_pool, taken >= 0]), rows.pool_index[keep],
+                rows.X_pool[keep], labeled_iter)
 
 
 def last_proposals(learner):
@@ -122,3 +158,14 @@ def last_proposals(learner):
     pool is still the one it saw: among equal pool rows, these are the ones taught."""
     pool_id, picks = getattr(learner, "_proposed", (None, None))
     return picks if pool_id == id(learner.X_pool_) else None
+
+
+def remember_proposals(learner, stored, picks):
+    """Keep ``picks`` of the learner's stored pool for :func:`last_proposals`, unless a
+    ``teach`` replaced the pool (``stored``, the one the query read) meanwhile."""
+    if learner.X_pool_ is not stored:
+        raise PoolChangedError(
+            "The stored pool changed while this query ran (a `teach` in another "
+            "thread committed): its indices would point into a pool that is gone. "
+            "Query again, or query and teach from one thread.")
+    learner._proposed = (id(stored), picks.copy())

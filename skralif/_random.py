@@ -35,7 +35,10 @@ def seeded_torch(seed: int, devices=None):
 
 def seeded_clone(strategy, rng):
     """A clone of ``strategy`` whose ``random_state``, if None, is seeded from ``rng``
-    (a seed is drawn either way, so later draws do not depend on the strategy)."""
+    (a seed is drawn either way, so later draws do not depend on the strategy); None
+    stays None, drawing nothing."""
+    if strategy is None:
+        return None
     strategy = clone(strategy)
     seed = int(rng.randint(2**31 - 1))
     if "random_state" in strategy.get_params() and strategy.random_state is None:

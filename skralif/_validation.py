@@ -19,8 +19,8 @@ from sklearn.utils._param_validation import (
 
 from .exceptions import InputTypeError
 
-__all__ = ["validate_params", "positive_int", "non_negative_real", "check_rows",
-           "as_float32", "check_n", "default_n"]
+__all__ = ["validate_params", "DefaultComponentsMixin", "positive_int", "non_negative_real",
+           "check_rows", "as_float32", "check_n", "default_n"]
 
 
 def positive_int():
@@ -56,6 +56,37 @@ def validate_params(obj):
                 f"The {name!r} parameter of {type(obj).__name__} must be a number, not a "
                 f"boolean; got {value!r}."
             )
+
+
+class DefaultComponentsMixin:
+    """Parameters whose None means a default component (``_default_components`` maps
+    each to the factory of its default), tunable through nested names all the same;
+    and :func:`validate_params` for scikit-learn's ``_fit_context``."""
+
+    _default_components: dict = {}
+
+    def _validate_params(self):
+        validate_params(self)
+
+    def set_params(self, **params):
+        """Set parameters; nested ones reach the defaults too, so ``GridSearchCV`` can
+        tune ``query_strategy__tau`` or ``estimator__max_epochs`` of a learner with
+        ``query_strategy=None`` (:class:`~skralif.RALIFQuery`) or ``estimator=None``.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters, nested ones as ``component__parameter``.
+
+        Returns
+        -------
+        self : estimator
+        """
+        for name, default in self._default_components.items():
+            nested = any(key.startswith(f"{name}__") for key in params)
+            if nested and name not in params and getattr(self, name) is None:
+                setattr(self, name, default())
+        return super().set_params(**params)
 
 
 def check_rows(X, name, **kwargs):
