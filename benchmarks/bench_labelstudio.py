@@ -13,9 +13,6 @@ predictions replaced. Needs ``label-studio`` (its own virtual environment is fin
 """
 
 import argparse
-import csv
-import gzip
-import html
 import resource
 import sys
 import tempfile
@@ -28,21 +25,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from _report import markdown_table, write_section  # noqa: E402
 
+from skralif.datasets import AG_NEWS_TOPICS, load_ag_news  # noqa: E402
 from skralif.labeling import sync_label_studio  # noqa: E402
 from tests.labelstudio_server import TOKEN, label_studio  # noqa: E402
 
-TOPICS = ["World", "Sports", "Business", "Sci/Tech"]
 CONFIG = ('<View><Text name="text" value="$text"/><Choices name="topic" toName="text">'
-          + "".join(f'<Choice value="{t}"/>' for t in TOPICS) + "</Choices></View>")
+          + "".join(f'<Choice value="{t}"/>' for t in AG_NEWS_TOPICS) + "</Choices></View>")
 
 
 def read_ag_news(path, n):
     """The first ``n`` texts (title and description) and topics of AG News's CSV."""
-    with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle))[:n]
-    texts = [html.unescape(f"{r['title']}. {r['description']}".replace("#36;", "$"))
-             for r in rows]
-    return texts, [TOPICS[int(r["label"]) - 1] for r in rows]
+    texts, topics = load_ag_news(path)
+    return texts[:n].tolist(), topics[:n].tolist()
 
 
 def cpu_seconds():

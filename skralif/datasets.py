@@ -1,13 +1,18 @@
 """Load the data users already have: bundled sklearn sets, CSV files, MNIST-format IDX files,
-and the USPS digits in the text format of *The Elements of Statistical Learning*.
+the USPS digits in the text format of *The Elements of Statistical Learning*, and the AG
+News topic texts.
 
 Nothing is ever downloaded. Every loader returns ``(X, y)`` with ``X`` a float32
-array of shape ``(n_samples, n_features)`` and ``y`` a 1-D label array.
+array of shape ``(n_samples, n_features)`` (texts for :func:`load_ag_news`) and ``y``
+a 1-D label array.
 """
 
 from __future__ import annotations
 
+import csv
 import gzip
+import html
+import re
 import warnings
 from pathlib import Path
 
@@ -16,7 +21,8 @@ from sklearn import datasets as _sk
 
 from ._csv import parse_number, read_csv_rows
 
-__all__ = ["BUNDLED", "load_dataset", "load_csv", "load_idx", "load_usps", "make_topic_texts"]
+__all__ = ["BUNDLED", "AG_NEWS_TOPICS", "load_dataset", "load_csv", "load_idx", "load_usps",
+           "load_ag_news", "make_topic_texts"]
 
 #: names accepted by :func:`load_dataset` for scikit-learn's bundled sets
 BUNDLED = {
@@ -242,6 +248,66 @@ def load_usps(path):
     if not rows:
         raise ValueError(f"{path} holds no USPS image (a digit and 256 values a line).")
     return np.asarray(rows, dtype=np.float32), np.asarray(labels, dtype=np.int64)
+
+
+#: AG News's topics, labels 1 to 4 of its CSV
+AG_NEWS_TOPICS = ("World", "Sports", "Business", "Sci/Tech")
+_AG_NEWS_HEADER = ["label", "title", "description"]
+
+
+def load_ag_news(path):
+    """Load AG News topic texts from its CSV (Zhang, Zhao and LeCun, 2015).
+
+    The CSV has a header ``label,title,description``, labels 1 to 4; plain or
+    gzip-compressed (``test.csv.gz``). A text is its title and description;
+    the corpus's stripped entities (``#36;`` for ``&#36;``, a dollar) and its
+    backslash line breaks are restored.
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+
+    Returns
+    -------
+    texts : ndarray of shape (n_samples,), dtype object
+        The texts (str), ready for a ``TfidfVectorizer``.
+    y : ndarray of shape (n_samples,)
+        Their topics, as :data:`AG_NEWS_TOPICS` names.
+
+    Raises
+    ------
+    ValueError
+        If the file cannot be read as AG News's CSV (naming the file and line),
+        or holds no text.
+    """
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    texts, topics = [], []
+    try:
+        with opener(path, "rt", encoding="utf-8", newline="") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if header != _AG_NEWS_HEADER:
+                raise ValueError(f"{path}, line 1: AG News's CSV starts with the header "
+                                 f"{','.join(_AG_NEWS_HEADER)}; got {header!r}.")
+            for row in reader:
+                if len(row) != 3 or row[0] not in ("1", "2", "3", "4"):
+                    raise ValueError(
+                        f"{path}, line {reader.line_num}: an AG News row is a label 1-4, "
+                        f"a title and a description; got {row[:3]!r}.")
+                topics.append(AG_NEWS_TOPICS[int(row[0]) - 1])
+                texts.append(_ag_news_text(f"{row[1]}. {row[2]}"))
+    except (OSError, UnicodeDecodeError, EOFError, csv.Error) as err:
+        raise ValueError(f"{path} cannot be read as AG News's CSV: {err}") from err
+    if not texts:
+        raise ValueError(f"{path} holds no AG News text (only a header).")
+    return np.asarray(texts, dtype=object), np.asarray(topics)
+
+
+def _ag_news_text(text):
+    """A text with AG News's stripped entities (``#36;``) and backslash breaks restored."""
+    return html.unescape(re.sub(r"(?<!&)#(\d+);", r"&#\1;", text)).replace("\\", " ")
 
 
 #: the topics of :func:`make_topic_texts` and their words

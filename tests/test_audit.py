@@ -1,7 +1,6 @@
 """The audit's accuracy estimate: exact on hand-computed cases, unbiased and covering on
 simulations where the truth is known, and carried by the learner's history."""
 
-import gzip
 import math
 
 import numpy as np
@@ -9,7 +8,6 @@ import pytest
 from sklearn.datasets import load_digits
 
 from skralif import ActiveLearningClassifier
-from skralif.datasets import load_usps
 from skralif.evaluation import draw_audit, estimate_accuracy
 from skralif.nets import default_net
 from skralif.strategies import UncertaintyQuery
@@ -112,40 +110,6 @@ def test_bad_audit_size_is_named(bad):
     with pytest.raises((ValueError, TypeError), match="audit_size"):
         clf.fit(X, y)
     assert not hasattr(clf, "history_")
-
-
-def _write_usps(path, lines):
-    with gzip.open(path, "wt") as handle:
-        handle.write("".join(lines))
-
-
-def test_load_usps_drops_a_short_or_long_line_with_a_warning(tmp_path):
-    good = "3 " + " ".join(["-1"] * 255 + ["0.5"]) + "\n"
-    long = "4 " + " ".join(["0"] * 257) + "\n"
-    _write_usps(tmp_path / "zip.test.gz", [good, long, good])
-    with pytest.warns(UserWarning, match="line 2 \\(257 values\\)"):
-        X, y = load_usps(tmp_path / "zip.test.gz")
-    assert X.shape == (2, 256) and X.dtype == np.float32 and y.tolist() == [3, 3]
-    assert X[0, -1] == 0.5
-
-
-@pytest.mark.parametrize("line, match", [
-    ("12 " + " ".join(["0"] * 256) + "\n", "line 1: a USPS line is a digit"),
-    ("3 " + " ".join(["0"] * 255 + ["x"]) + "\n", "line 1: not a number"),
-])
-def test_load_usps_names_the_bad_line(tmp_path, line, match):
-    _write_usps(tmp_path / "u.gz", [line])
-    with pytest.raises(ValueError, match=match):
-        load_usps(tmp_path / "u.gz")
-
-
-def test_load_usps_refuses_a_file_that_is_not_usps(tmp_path):
-    (tmp_path / "u.gz").write_bytes(b"not gzip")
-    with pytest.raises(ValueError, match="cannot be read as USPS text"):
-        load_usps(tmp_path / "u.gz")
-    (tmp_path / "empty.txt").write_text("\n")
-    with pytest.raises(ValueError, match="holds no USPS image"):
-        load_usps(tmp_path / "empty.txt")
 
 
 def _overconfident(rng, n, temperature):
