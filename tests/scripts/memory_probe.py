@@ -1,8 +1,9 @@
 """Peak memory of reading a net over a pool: ``predict_proba`` versus each strategy.
 
 Run as a script (a fresh process, so nothing else inflates its peak):
-``python memory_probe.py {cnn,mlp,default} N_POOL [STRATEGY ...]``: a CNN over 3x32x32
-images (inference batch 64), a 784-512-256-10 MLP (inference batch 4,096), or skralif's
+``python memory_probe.py {cnn,cnn16,mlp,default} N_POOL [STRATEGY ...]``: a CNN over
+3x32x32 images (inference batch 64), a small CNN over 1x16x16 images (USPS's shape;
+inference batch 1,024), a 784-512-256-10 MLP (inference batch 4,096), or skralif's
 default net on 64 features (inference batch 4,096). Prints one JSON object mapping
 ``"predict_proba"`` and each strategy to the rise of peak resident memory (MiB)
 during that call over the memory resident just before it, and ``"hessian"`` to
@@ -59,6 +60,23 @@ class CNN(torch.nn.Module):
         return self.head(self.body(X))
 
 
+class SmallCNN(torch.nn.Module):
+    """A 16- and a 32-channel conv layer on 1x16x16 images, pooling, a linear head: a net
+    small enough to read a million images on two cores."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = torch.nn.Sequential(
+            torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+            torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.Dropout(0.1),
+            torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+        )
+        self.head = torch.nn.Linear(32, 10)
+
+    def forward(self, X):
+        return self.head(self.body(X))
+
+
 class MLP(torch.nn.Module):
     """784-512-256 ReLU MLP (dropout 0.1) and a linear head."""
 
@@ -82,7 +100,8 @@ def _default_mlp():
 
 
 #: net kind -> (module, row shape, training and inference batch sizes)
-NETS = {"cnn": (CNN, (3, 32, 32), 64, 64), "mlp": (MLP, (784,), 64, 4096),
+NETS = {"cnn": (CNN, (3, 32, 32), 64, 64), "cnn16": (SmallCNN, (1, 16, 16), 32, 1024),
+        "mlp": (MLP, (784,), 64, 4096),
         "default": (_default_mlp, (64,), 32, 4096)}
 
 
