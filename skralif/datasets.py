@@ -266,7 +266,7 @@ def load_ag_news(path):
     Parameters
     ----------
     path : path-like
-        The file.
+        AG News's CSV, such as its ``test.csv.gz`` of 7,600 texts; read, never written.
 
     Returns
     -------
