@@ -6,7 +6,10 @@ from its ``figures/<setting><tag>.json``). Each variant sets some parameters of
 ``RALIFQuery`` and is run here, paired with those files; the runs are kept in
 ``figures/variants/<setting><tag>.json``, so that a later call runs only the variants and
 seeds it has not seen. ``--adopt VARIANT`` then makes a variant the study's ``ralif``, for
-when it becomes RALIFQuery's default.
+when it becomes RALIFQuery's default. ``--decide VARIANT ...`` applies issue 25's
+pre-registered rule (``_protocol.adopt``) to each variant against the study's ``ralif``
+(RALIFQuery's defaults) over the 16 development settings, from the runs kept, and writes
+the decision with the section; a variant without runs on all 16 gets no decision.
 
 Each variant is ranked in every setting among the non-RALIF strategies (as if it were the
 only RALIF), and summarised across settings as ``skralif report`` does: mean rank,
@@ -20,6 +23,8 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+from _protocol import DEVELOPMENT
+from _protocol import adopt as protocol_rule
 from _report import markdown_table, write_section
 from _runs import completed
 from bench_learning_curves import FIGURES, SETTINGS, prepare
@@ -109,6 +114,36 @@ def adopt(study_path, runs, variant):
         study_path)
 
 
+def decide(variant, tag):
+    """The pre-registered rule's :class:`_protocol.Decision` on making ``variant``
+    RALIFQuery's default, from its kept runs paired with the study's ``ralif`` on every
+    development setting; None, and the settings it lacks, if it has not run on all."""
+    differences, lacking = {}, []
+    for setting in DEVELOPMENT:
+        path = VARIANT_RUNS / f"{setting}{tag}.json"
+        runs = ALResults.from_json(path) if path.exists() else None
+        study = ALResults.from_json(FIGURES / f"{setting}{tag}.json")
+        if runs is None or variant not in runs.strategies or runs.seeds != study.seeds:
+            lacking.append(setting)
+            continue
+        differences[setting] = (runs.aulc()[runs.strategies.index(variant)]
+                                - study.aulc()[study.strategies.index("ralif")])
+    return (None if lacking else protocol_rule(differences)), lacking
+
+
+def _decision_text(variant, tag):
+    decision, lacking = decide(variant, tag)
+    if decision is None:
+        return f"- `{variant}`: no decision, not run on {', '.join(lacking)}."
+    means = {s: 100 * m for s, (m, _, _) in decision.intervals.items()}
+    ahead = sum(m > 0 for m in means.values())
+    verdict = "adopted" if decision.adopted else "not adopted: " + "; ".join(decision.reasons)
+    return (f"- `{variant}` against the defaults, over the 16 development settings: mean "
+            f"difference {np.mean(list(means.values())):+.2f} points, ahead in {ahead} of "
+            f"16; {verdict}. Per setting: "
+            + ", ".join(f"{s} {m:+.2f}" for s, m in means.items()) + ".")
+
+
 def _gain(results, variant):
     """``variant``'s gain over random in ``results``, in points; "not run" for None."""
     if results is None:
@@ -140,6 +175,9 @@ def main():
                              "(when RALIFQuery's defaults change to it)")
     parser.add_argument("--section", default="bench_ralif_ablation",
                         help="RESULTS.md section to write")
+    parser.add_argument("--decide", nargs="+", default=[], choices=VARIANTS,
+                        help="apply the pre-registered rule of benchmarks/_protocol.py to "
+                             "these variants against the defaults (the study's ralif)")
     parser.add_argument("--no-run", action="store_true",
                         help="summarise the kept runs only; a variant is then summarised "
                              "over the settings it has runs for")
@@ -191,6 +229,12 @@ def main():
                           "[95% CI] (setting)", "settings with CI > 0", "mean gain"], rows)
         + "\n\nGain over random per setting:\n\n"
         + markdown_table(["variant"] + names, gains))
+    if args.decide:
+        decisions = [_decision_text(v, args.tag) for v in args.decide]
+        print("\n".join(decisions), flush=True)
+        body += ("\n\nThe pre-registered rule (`benchmarks/_protocol.py`), each variant "
+                 "against RALIFQuery's defaults (the study's `ralif`), paired AULC "
+                 "differences in points (the rule's reasons in AULC units):\n\n" + "\n".join(decisions))
     write_section(args.section, body)
 
 
