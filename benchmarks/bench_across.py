@@ -23,17 +23,22 @@ def main():
     parser.add_argument("results", nargs="*", type=Path,
                         help="results JSON files (default: benchmarks/figures/*.json)")
     parser.add_argument("--strategies", nargs="+", help="compare only these")
+    parser.add_argument("--section", default="bench_across_settings",
+                        help="RESULTS.md section to write; its figures go to "
+                             "figures/<section without bench_>")
     args = parser.parse_args()
     paths = args.results or sorted(FIGURES.glob("*.json"))
-    out = FIGURES / "across"
+    folder = "across" if args.section == "bench_across_settings" else \
+        args.section.removeprefix("bench_")
+    out = FIGURES / folder
     write_report(paths, out, strategies=args.strategies)
     report = (out / "report.md").read_text()
     body = report[report.index("Seeds per setting"):report.index("## Per setting")]
     body = body.replace("## ", "### ").replace("](penalty_matrix.png)",
-                                               "](figures/across/penalty_matrix.png)")
-    body = body.replace("](ranks.png)", "](figures/across/ranks.png)")
+                                               f"](figures/{folder}/penalty_matrix.png)")
+    body = body.replace("](ranks.png)", f"](figures/{folder}/ranks.png)")
     names = ", ".join(p.stem for p in paths)
-    write_section("bench_across_settings", f"Settings: {names}.\n\n{body}")
+    write_section(args.section, f"Settings: {names}.\n\n{body}")
 
 
 if __name__ == "__main__":

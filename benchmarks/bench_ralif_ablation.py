@@ -234,7 +234,8 @@ def main():
         print("\n".join(decisions), flush=True)
         body += ("\n\nThe pre-registered rule (`benchmarks/_protocol.py`), each variant "
                  "against RALIFQuery's defaults (the study's `ralif`), paired AULC "
-                 "differences in points (the rule's reasons in AULC units):\n\n" + "\n".join(decisions))
+                 "differences in points (the rule's reasons in AULC units):\n\n"
+                 + "\n".join(decisions))
     write_section(args.section, body)
 
 
