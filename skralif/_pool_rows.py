@@ -1,4 +1,5 @@
-"""Rows given to a fitted learner: checked against its fit, matched to its stored pool.
+"""Rows given to a fitted learner: checked against its fit, matched to its stored pool,
+and held at each commit as one :class:`Rows` (labeled rows, the pool left, rounds).
 
 Rows passed to ``query``, ``predict`` or ``teach`` must look like the rows of
 ``fit`` (width, shape, feature names, finite in float32). A taught row's identity

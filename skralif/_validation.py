@@ -1,4 +1,5 @@
-"""Parameter validation shared by the learner, the strategies and the backends.
+"""Parameter validation shared by the learner, the strategies and the backends, and the
+learner's ``set_params`` for parameters whose None means a default component.
 
 scikit-learn's ``_parameter_constraints`` machinery does the work; on top of
 it booleans are refused wherever a number is expected (``n_queries=True`` is a
