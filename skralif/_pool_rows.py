@@ -19,6 +19,7 @@ from sklearn.utils.validation import validate_data
 
 from ._adapter import check_pool, is_dask
 from ._labels import check_fit_labels
+from ._training import net_classes
 from ._validation import as_float32, check_rows
 from .exceptions import PoolChangedError
 
@@ -48,6 +49,13 @@ def check_fit_input(learner, X, y):
             f"`y` has no labeled row: every label is `missing_label`="
             f"{learner.missing_label!r}, None or NaN; label a row per class you expect, or "
             "pass `initial_strategy` (e.g. TypiClustQuery()) to start from zero labels.")
+    known = np.unique(y[~missing])
+    if learner.n_queries > 0 and len(known) == 1 and net_classes(learner.estimator) is None:
+        raise ValueError(
+            f"`y`, the oracle of simulated mode (`n_queries`={learner.n_queries}), labels "
+            f"every labelable row with one class ({known.tolist()[0]!r}); a simulation needs "
+            "at least two, or a net given every class it should learn (skorch's "
+            "`classes=`).")
     if learner.audit_size and learner.n_queries == 0:
         raise ValueError(
             f"`audit_size`={learner.audit_size} applies to simulated mode (`n_queries` > 0). "

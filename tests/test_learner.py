@@ -265,6 +265,23 @@ def test_errors_before_fit_and_of_settings(iris):
         ActiveLearningClassifier().fit(X, np.full(150, -1))
 
 
+@pytest.mark.parametrize("strategy", [RALIFQuery(), RandomQuery()])
+def test_a_simulation_whose_oracle_knows_one_class_is_refused_by_name(iris, strategy):
+    """Before, RALIF failed inside the query naming its head (a fix that does not help),
+    and a label-free strategy trained a one-class net."""
+    X, y = iris
+    clf = ActiveLearningClassifier(default_net(max_epochs=2), strategy, initial_size=10,
+                                   query_size=5, n_queries=1, random_state=0)
+    one = np.where(y == 2, -1, 0)  # 100 rows of class 0, the others unlabeled
+    with pytest.raises(ValueError, match=r"`y`, the oracle of simulated mode.* one class "
+                                         r"\(0\).*at least two"):
+        clf.fit(X, one)
+    assert not hasattr(clf, "history_") and not hasattr(clf, "classes_")
+    net = default_net(max_epochs=2, classes=[0, 1])  # the net knows both: allowed
+    clf.set_params(estimator=net).fit(X, np.where(y == 2, -1, np.minimum(y, 1) * 0))
+    assert clf.classes_.tolist() == [0, 1]
+
+
 def test_skorch_pitfalls_are_explained(iris):
     X, y = iris
     labels = np.full(150, -1)
