@@ -87,7 +87,12 @@ def test_load_ag_news_fails_clearly_when_absent_or_not_csv(tmp_path):
         load_ag_news(tmp_path / "latin.csv")
 
 
-def test_ag_news_topics_are_the_four_of_its_readme():
+def test_ag_news_topics_are_the_four_of_its_readme(tmp_path):
+    """Labels 1 to 4 are World, Sports, Business, Sci/Tech (the data's README), in order."""
+    (tmp_path / "news.csv").write_text("label,title,description\n"
+                                       + "".join(f"{k},t,d\n" for k in (4, 1, 3, 2)))
+    _, y = load_ag_news(tmp_path / "news.csv")
+    assert y.tolist() == ["Sci/Tech", "World", "Business", "Sports"]
     assert AG_NEWS_TOPICS == ("World", "Sports", "Business", "Sci/Tech")
 
 
@@ -111,3 +116,4 @@ def test_active_learning_on_text_through_a_pipeline():
     assert len(learner.X_pool_) == 108 - 5 and learner.labeled_iter_[12 + picks].tolist() == [1] * 5
     assert pipe.predict(["match goal team season"]).tolist()[0] in set(topics)
     assert 0.0 <= pipe.score(texts, topics) <= 1.0
+    assert pipe.score(texts, topics) > 0.5  # 17 labels of easy topics: far above chance (1/4)

@@ -153,8 +153,8 @@ class RALIFQuery(QueryStrategy):
         three encoder passes. ``"auto"`` keeps them when they take at most
         :data:`KEEP_FEATURES_BYTES` (64 MiB: 131,072 rows of 128 features),
         so small pools pay one encoder pass and large ones keep the memory of
-        ``predict_proba`` (issue 26: kept, a 1M-row pool of the default MLP
-        took 676 MiB against ``predict_proba``'s 83). Dask pools always
+        ``predict_proba`` (``bench_memory``: kept, a 1M-row pool of the default
+        MLP took 664 MiB against ``predict_proba``'s 100). Dask pools always
         recompute, in the workers.
     random_state : int, RandomState instance or None, default=None
         Seeds the diversity step (and a LiSSA backend given by name).
