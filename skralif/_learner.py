@@ -405,14 +405,14 @@ class ActiveLearningClassifier(DefaultComponentsMixin, ClassifierMixin, MetaEsti
         """
         self._check_started()
         X = check_like_fit(self, X, "X")
-        y = check_teach_labels(y, len(X), self.missing_label, self.y_labeled_,
-                               net_classes(self.estimator))
+        user_classes = net_classes(self.estimator)
+        y = check_teach_labels(y, len(X), self.missing_label, self.y_labeled_, user_classes)
         taken = match_rows(self.X_pool_, X, prefer=last_proposals(self))
         check_not_taught(X, taken, self.X_labeled_[self._rows.from_pool])
         with _rollback_on_error(self):
             round_ = self.n_iter_ + 1
             rows = taught_rows(self._rows, X, y, taken, round_)
-            classes = net_classes(self.estimator)
+            classes = user_classes
             if classes is None:  # a session started with no label takes the new ones' kind
                 classes = np.union1d(self.classes_, y) if len(self.y_labeled_) else np.unique(y)
             estimator, record = (None, None) if self._is_cold(rows.y_labeled) else self._train(
