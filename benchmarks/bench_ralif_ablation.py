@@ -45,7 +45,8 @@ from skralif.evaluation import ALResults, across_settings, run_experiment
 
 #: variant -> RALIFQuery parameters; each says ``refit_head`` and ``pseudo_labels`` so that
 #: its meaning does not depend on the defaults of the day
-TWO_LAYERS = ["body.3.weight", "body.3.bias"]  # the Linear below the head of the MLPs
+#: the layer below the head: the MLPs' second Linear, the benchmark CNN's last convolution
+TWO_LAYERS = ["body.3.weight", "body.3.bias"]
 _PAPER = {"refit_head": False, "pseudo_labels": "hard"}
 _REFIT = {"refit_head": True, "pseudo_labels": "hard"}
 VARIANTS = {
@@ -72,6 +73,13 @@ VARIANTS = {
                                           "tau": 2.0},
     "refit head, soft pool loss, tau=8": {"refit_head": True, "pseudo_labels": "soft",
                                           "tau": 8.0},
+    # influence over the layer below the head too (the CNN's last convolution), with the
+    # Gauss-Newton matrix: the Hessian there is indefinite and CG stalls (bench_curvature)
+    "refit head, soft pool loss, last block (Gauss-Newton)": {
+        "refit_head": True, "pseudo_labels": "soft", "params": TWO_LAYERS,
+        "curvature": "gauss-newton"},
+    "no refit, last block (Gauss-Newton)": {**_PAPER, "params": TWO_LAYERS,
+                                            "curvature": "gauss-newton"},
 }
 VARIANT_RUNS = FIGURES / "variants"
 

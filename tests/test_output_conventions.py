@@ -68,7 +68,11 @@ def scores(net, data):
     head = influence_scores(net, X, y, X_pool[:30], y_pool[:30], damping=0.01)
     every = influence_scores(net, X[:40], y[:40], X_pool[:10], y_pool[:10], params="all",
                              damping=0.1)
-    return ralif, badge, head, every
+    # the Gauss-Newton matrix linearises the output: log_softmax's Jacobian (I - 1 p^T)
+    # meets a loss Hessian that annihilates 1, so it is the logits net's matrix
+    gauss_newton = influence_scores(net, X[:40], y[:40], X_pool[:10], y_pool[:10],
+                                    params="all", damping=0.01, curvature="gauss-newton")
+    return ralif, badge, head, every, gauss_newton
 
 
 @pytest.mark.parametrize("final, tuple_out", [("log_softmax", False), ("logits", True),
@@ -80,6 +84,7 @@ def test_conventions_give_the_logits_nets_scores(reference, data, final, tuple_o
     np.testing.assert_array_equal(got[1], expected[1])  # BADGE's picks
     np.testing.assert_allclose(got[2], expected[2], rtol=1e-5, atol=1e-5)  # head influence
     np.testing.assert_allclose(got[3], expected[3], rtol=1e-4, atol=1e-5)  # all parameters
+    np.testing.assert_allclose(got[4], expected[4], rtol=1e-4, atol=1e-5)  # Gauss-Newton
 
 
 def test_tuple_of_probabilities_with_nllloss(reference, data):

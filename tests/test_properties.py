@@ -136,6 +136,8 @@ strategy_params = st.sampled_from([
     ("batch_size", st.one_of(st.integers(-5, 200), st.floats(), st.booleans())),
     ("diversity", st.one_of(st.booleans(), st.text(max_size=3), st.integers(0, 1))),
     ("keep_features", st.one_of(st.booleans(), st.text(max_size=3))),
+    ("curvature", st.one_of(st.sampled_from(["hessian", "gauss-newton", "Hessian", "ggn"]),
+                            st.text(max_size=3), st.none(), st.integers(0, 1))),
 ])
 
 
@@ -159,7 +161,8 @@ def test_strategy_parameters_valid_or_named(fitted, digits, data, param):
           "candidate_fraction": lambda v: 0 < v <= 1,
           "batch_size": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
           "diversity": lambda v: isinstance(v, bool), "keep_features": lambda v: isinstance(
-              v, bool) or v == "auto"}
+              v, bool) or v == "auto",
+          "curvature": lambda v: v in ("hessian", "gauss-newton")}
     assert ok[name](value), f"silently accepted {name}={value!r}"
 
 

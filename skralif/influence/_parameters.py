@@ -304,11 +304,14 @@ class ModuleParameters:
         ``theta`` (``names`` then starts with the head's weight, and its bias).
     head_bias : bool, default=True
         Whether ``head`` ends with a bias column.
+    curvature : {"hessian", "gauss-newton"}, default="hessian"
+        The objective's ``H`` (see :class:`~skralif.influence._objectives.ParamObjective`).
     """
 
     def __init__(self, net, names, X, y, damping, batch_size, dtype=torch.float64, head=None,
-                 head_bias=True):
-        self.objective = ParamObjective(net, names, X, y, damping, batch_size, dtype)
+                 head_bias=True, curvature="hessian"):
+        self.objective = ParamObjective(net, names, X, y, damping, batch_size, dtype,
+                                        curvature)
         self.batch_size = batch_size
         self._to_proba = net._get_predict_nonlinearity()
         # logits (cross-entropy) and a binary logit get a log-softmax, stable however

@@ -23,6 +23,7 @@ from .._adapter import (
 )
 from .._validation import check_rows
 from ._backends import check_backend
+from ._objectives import CURVATURES
 from ._parameters import HeadParameters, ModuleParameters, solve
 
 __all__ = ["influence_scores"]
@@ -40,6 +41,7 @@ def influence_scores(
     params="head",
     method="exact",
     damping=0.0,
+    curvature="hessian",
     **options,
 ):
     r"""Predicted effect of up-weighting each candidate on the evaluation loss.
@@ -95,6 +97,16 @@ def influence_scores(
         decay here for consistency). With 0, a softmax head's Hessian is
         singular along "add a constant to every class" and the exact backend
         falls back to a pseudo-inverse with a warning.
+    curvature : {"hessian", "gauss-newton"}, default="hessian"
+        ``H`` beyond the head: the Hessian of ``J``, or its generalised
+        Gauss-Newton matrix ``(1/n) sum_i J_i^T A_i J_i + damping I`` (``J_i``
+        the Jacobian of row ``i``'s output in ``theta``, ``A_i`` the Hessian of
+        its loss in that output), which drops the output's own curvature. The
+        Gauss-Newton matrix is positive definite whatever the net (the Hessian
+        of a hidden layer often is not, and conjugate gradients then stall),
+        and ``"exact"`` builds it from ``n C`` per-row Jacobian rows instead of
+        one HVP per parameter. For ``params="head"`` both are the same matrix
+        (the output is linear in the head).
     **options
         ``batch_size`` (int, default None): rows per forward pass and per
         chunk of per-sample gradients; None uses the net's own inference
@@ -135,6 +147,8 @@ def influence_scores(
     if isinstance(damping, bool) or not isinstance(damping, numbers.Real) or not (
             np.isfinite(damping) and damping >= 0):
         raise ValueError(f"`damping` must be a finite number >= 0; got {damping!r}.")
+    if not isinstance(curvature, str) or curvature not in CURVATURES:
+        raise ValueError(f"`curvature` must be one of {CURVATURES}; got {curvature!r}.")
     backend = check_backend(method, **options)
     compute = net_dtype(net.module_)
     same_eval = X_eval is X_train
@@ -151,7 +165,7 @@ def influence_scores(
     if isinstance(params, str) and params == "head":
         return _head_scores(net, *args, damping, backend, batch_size, head)
     names = _check_param_names(net, params)
-    return _param_scores(net, names, *args, damping, backend, batch_size, dtype)
+    return _param_scores(net, names, *args, damping, backend, batch_size, dtype, curvature)
 
 
 def _check_rows(X, name, dtype):
@@ -206,11 +220,12 @@ def _head_scores(net, X_tr, y_tr, X_ev, y_ev, X_c, y_c, damping, backend, batch_
 
 
 def _param_scores(
-    net, names, X_tr, y_tr, X_ev, y_ev, X_c, y_c, damping, backend, batch_size, dtype
+    net, names, X_tr, y_tr, X_ev, y_ev, X_c, y_c, damping, backend, batch_size, dtype, curvature
 ):
     n_classes = _n_outputs(net, X_tr)
     y_tr = _labels(y_tr, n_rows(X_tr), n_classes, "y_train")
-    space = ModuleParameters(net, names, X_tr, y_tr, damping, batch_size, dtype)
+    space = ModuleParameters(net, names, X_tr, y_tr, damping, batch_size, dtype,
+                             curvature=curvature)
     if y_ev is None:
         y_ev = space.objective.predicted_labels(X_ev).cpu().numpy()
     y_ev = _labels(y_ev, n_rows(X_ev), n_classes, "y_eval")

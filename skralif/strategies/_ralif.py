@@ -134,6 +134,15 @@ class RALIFQuery(QueryStrategy):
         logits along ``s``). Needs ``y_labeled`` and arrays (not Dask) as the
         pool. With ``refit_head`` the head alone is refitted (on the frozen
         features) first, and the other parameters keep their trained values.
+    curvature : {"hessian", "gauss-newton"}, default="hessian"
+        With ``params``: ``H`` is the Hessian of the labeled loss over
+        ``theta``, or its generalised Gauss-Newton matrix (the Hessian without
+        the second derivatives of the net's output;
+        :func:`~skralif.influence.influence_scores` gives its formula), which is
+        positive definite for any net and, with ``method="exact"``, is built
+        from per-row Jacobians in ``n C`` backward passes. Over a hidden layer
+        the Hessian is often indefinite and conjugate gradients stall on it.
+        Without ``params`` both are the head's Hessian.
     head : str or None, default=None
         Name of the head, a ``torch.nn.Linear`` of the net's module. None
         finds it by tracing one forward pass on two pool rows: the Linear,
@@ -201,6 +210,7 @@ class RALIFQuery(QueryStrategy):
         "pseudo_labels": [StrOptions({"hard", "soft"})],
         "refit_head": ["boolean"],
         "params": [list, None],
+        "curvature": [StrOptions({"hessian", "gauss-newton"})],
         "head": [str, None],
         "batch_size": [positive_int(), None],
         "keep_features": ["boolean", StrOptions({"auto"})],
@@ -220,6 +230,7 @@ class RALIFQuery(QueryStrategy):
         pseudo_labels="soft",
         refit_head=True,
         params=None,
+        curvature="hessian",
         head=None,
         batch_size=None,
         keep_features="auto",
@@ -236,6 +247,7 @@ class RALIFQuery(QueryStrategy):
         self.pseudo_labels = pseudo_labels
         self.refit_head = refit_head
         self.params = params
+        self.curvature = curvature
         self.head = head
         self.batch_size = batch_size
         self.keep_features = keep_features
@@ -334,7 +346,8 @@ class RALIFQuery(QueryStrategy):
         net, transform = split_estimator(estimator)
         X_labeled, X_pool = transform(X_labeled), transform(X_pool)
         space = ModuleParameters(net, self._param_names(net, view), X_labeled, labels,
-                                 self.damping, rows, head=W, head_bias=view.bias)
+                                 self.damping, rows, head=W, head_bias=view.bias,
+                                 curvature=self.curvature)
         soft = self.pseudo_labels == "soft"
         first = [space.target_gradient(xb, soft=soft) for xb in space.chunks(X_pool, "X_pool")]
         G = sum(g for g, _ in first)

@@ -90,6 +90,26 @@ def test_all_parameters_of_an_mlp_with_every_backend_agree(mlp_net, digits):
     assert exact.shape == (10,)
 
 
+def test_gauss_newton_scores_with_every_backend_agree_at_small_damping(mlp_net, digits):
+    """With ``curvature="gauss-newton"`` the matrix is positive definite, so the exact
+    solve and CG agree at a damping far below the Hessian's negative curvature (the
+    Hessian's own agreement above needs damping 0.5; at 1e-2 it is indefinite)."""
+    X, y = digits
+    args = (mlp_net, X[:100], y[:100], X[100:150])
+    kw = dict(X_candidates=X[150:160], y_candidates=y[150:160], params="all", damping=1e-2,
+              curvature="gauss-newton")
+    exact = influence_scores(*args, **kw)
+    cg = influence_scores(*args, method="cg", **kw)
+    np.testing.assert_allclose(cg, exact, rtol=1e-5, atol=1e-6 * np.abs(exact).max())
+    head = dict(X_candidates=X[150:160], damping=1e-2)
+    np.testing.assert_array_equal(  # a head's Gauss-Newton matrix is its Hessian
+        influence_scores(*args, curvature="gauss-newton", **head),
+        influence_scores(*args, **head))
+    with pytest.warns(RuntimeWarning, match="not positive definite"):
+        hessian = influence_scores(*args, **{**kw, "curvature": "hessian"})
+    assert not np.allclose(hessian, exact)  # not the same matrix beyond the head
+
+
 def test_pseudo_labels_default_to_argmax_predictions(mlp_net, digits):
     X, y = digits
     preds = mlp_net.predict(X[300:400])
@@ -156,6 +176,8 @@ def test_errors_name_the_argument(mlp_net, digits):
         influence_scores(mlp_net, *args, scale=3)
     with pytest.raises(ValueError, match="`head` must name a submodule"):
         influence_scores(mlp_net, *args, head="missing")
+    with pytest.raises(ValueError, match="`curvature` must be one of .*got 'ggn'"):
+        influence_scores(mlp_net, *args, curvature="ggn")
 
 
 def test_head_path_refuses_an_output_it_cannot_model(digits):
