@@ -22,6 +22,12 @@ the threshold matters at all: over every class, the expected first-order change
 ``sum_k p_uk delta(u, k)`` is exactly zero, so the plausible set decides which rows can
 score. No validation setting was looked at.
 
+Probes on the CNN only, not candidates (2026-12-05): ``refit head, soft pool loss, last
+block (Gauss-Newton)``, issue 25's lead "influence over the last convolutional block",
+made runnable by ``curvature="gauss-newton"`` (``bench_curvature.py``: with the Hessian, CG
+stalls there). On ``mnist_cnn`` cold it gains +2.46 AULC points over random against the
+defaults' +2.56 (section ``bench_ralif_ablation_block``), so it was not run further.
+
 Each variant is ranked in every setting among the non-RALIF strategies (as if it were the
 only RALIF), and summarised across settings as ``skralif report`` does: mean rank,
 worst-case gain over random with its paired bootstrap 95% interval, the number of settings

@@ -141,8 +141,8 @@ class RALIFQuery(QueryStrategy):
         :func:`~skralif.influence.influence_scores` gives its formula), which is
         positive definite for any net and, with ``method="exact"``, is built
         from per-row Jacobians in ``n C`` backward passes. Over a hidden layer
-        the Hessian is often indefinite and conjugate gradients stall on it.
-        Without ``params`` both are the head's Hessian.
+        the Hessian is often indefinite and conjugate gradients stall on it
+        (``bench_curvature``). Without ``params`` both are the head's Hessian.
     head : str or None, default=None
         Name of the head, a ``torch.nn.Linear`` of the net's module. None
         finds it by tracing one forward pass on two pool rows: the Linear,
