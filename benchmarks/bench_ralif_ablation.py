@@ -84,8 +84,6 @@ VARIANTS = {
     "refit head, soft pool loss, last block (Gauss-Newton)": {
         "refit_head": True, "pseudo_labels": "soft", "params": TWO_LAYERS,
         "curvature": "gauss-newton"},
-    "no refit, last block (Gauss-Newton)": {**_PAPER, "params": TWO_LAYERS,
-                                            "curvature": "gauss-newton"},
 }
 VARIANT_RUNS = FIGURES / "variants"
 

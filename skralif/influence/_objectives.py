@@ -50,6 +50,13 @@ CURVATURES = ("hessian", "gauss-newton")
 JACOBIAN_BYTES = 256 * 2**20
 
 
+def check_curvature(curvature):
+    """``curvature`` if it is one of :data:`CURVATURES`, else a ValueError naming it."""
+    if not isinstance(curvature, str) or curvature not in CURVATURES:
+        raise ValueError(f"`curvature` must be one of {CURVATURES}; got {curvature!r}.")
+    return curvature
+
+
 class HeadObjective:
     """Cross-entropy objective of a softmax head on fixed features (closed forms).
 
@@ -185,9 +192,7 @@ class ParamObjective:
         self.batch_size = batch_size
         self.n_train = n_rows(X)
         self.n_params = self.theta.numel()
-        if curvature not in CURVATURES:
-            raise ValueError(f"`curvature` must be one of {CURVATURES}; got {curvature!r}.")
-        self.curvature = curvature
+        self.curvature = check_curvature(curvature)
 
     @property
     def device(self):
@@ -377,8 +382,8 @@ class ParamObjective:
         def row_output(theta, x):
             return first_output(self.outputs(theta, _unsqueeze(x))).reshape(-1)
 
-        first = self.batch(self.X, self.y, slice(0, 1))[0]
-        k = row_output(self.theta, _take_first(first)).numel()
+        first = first_output(self.outputs(self.theta, self.batch(self.X, self.y, slice(0, 1))[0]))
+        k = first[0].numel()  # outputs of one row
         itemsize = torch.empty(0, dtype=self.dtype).element_size()
         rows = max(1, min(self.batch_size, JACOBIAN_BYTES // (k * p * itemsize)))
         for sl in iter_chunks(self.n_train, rows):
@@ -447,12 +452,6 @@ def _with_first(out, z, zeros=False):
         return z
     rest = (torch.zeros_like(r) if zeros else r for r in out[1:])
     return type(out)((z, *rest))
-
-
-def _take_first(x):
-    if isinstance(x, dict):
-        return {k: v[0] for k, v in x.items()}
-    return x[0]
 
 
 def _unsqueeze(x):

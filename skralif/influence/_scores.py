@@ -23,7 +23,7 @@ from .._adapter import (
 )
 from .._validation import check_rows
 from ._backends import check_backend
-from ._objectives import CURVATURES
+from ._objectives import check_curvature
 from ._parameters import HeadParameters, ModuleParameters, solve
 
 __all__ = ["influence_scores"]
@@ -147,8 +147,7 @@ def influence_scores(
     if isinstance(damping, bool) or not isinstance(damping, numbers.Real) or not (
             np.isfinite(damping) and damping >= 0):
         raise ValueError(f"`damping` must be a finite number >= 0; got {damping!r}.")
-    if not isinstance(curvature, str) or curvature not in CURVATURES:
-        raise ValueError(f"`curvature` must be one of {CURVATURES}; got {curvature!r}.")
+    check_curvature(curvature)  # the head path never builds the objective that checks it
     backend = check_backend(method, **options)
     compute = net_dtype(net.module_)
     same_eval = X_eval is X_train

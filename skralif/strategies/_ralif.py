@@ -26,6 +26,7 @@ from .._adapter import (
 from .._validation import non_negative_real, positive_int
 from ..influence._backends import check_backend
 from ..influence._head import refit_head
+from ..influence._objectives import CURVATURES
 from ..influence._parameters import HeadParameters, ModuleParameters, solve
 from ._base import QueryStrategy, euclidean_to, kmeans_pp, nearest_distance
 
@@ -210,7 +211,7 @@ class RALIFQuery(QueryStrategy):
         "pseudo_labels": [StrOptions({"hard", "soft"})],
         "refit_head": ["boolean"],
         "params": [list, None],
-        "curvature": [StrOptions({"hessian", "gauss-newton"})],
+        "curvature": [StrOptions(set(CURVATURES))],
         "head": [str, None],
         "batch_size": [positive_int(), None],
         "keep_features": ["boolean", StrOptions({"auto"})],

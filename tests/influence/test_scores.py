@@ -90,7 +90,7 @@ def test_all_parameters_of_an_mlp_with_every_backend_agree(mlp_net, digits):
     assert exact.shape == (10,)
 
 
-def test_gauss_newton_scores_with_every_backend_agree_at_small_damping(mlp_net, digits):
+def test_gauss_newton_scores_exact_and_cg_agree_at_small_damping(mlp_net, digits):
     """With ``curvature="gauss-newton"`` the matrix is positive definite, so the exact
     solve and CG agree at a damping far below the Hessian's negative curvature (the
     Hessian's own agreement above needs damping 0.5; at 1e-2 it is indefinite)."""
