@@ -28,6 +28,13 @@ made runnable by ``curvature="gauss-newton"`` (``bench_curvature.py``: with the 
 stalls there). On ``mnist_cnn`` cold it gains +2.46 AULC points over random against the
 defaults' +2.56 (section ``bench_ralif_ablation_block``), so it was not run further.
 
+Probes of the cause, not candidates (2026-12-05, section ``bench_ralif_ablation_probes``;
+``bench_ralif_picks.py`` looks at the picks themselves): ``refit head, soft pool loss, no
+diversity``, issue 25's lead "the diversity step at larger batches", the defaults' ranking
+alone (the ``n`` best scores, on the CNN and the three settings whose batches are 50 or
+100); ``refit head, soft pool loss, optimistic``, each row scored by its most helpful
+plausible label instead of the expectation (``score="optimistic"``), on ``mnist_cnn`` cold.
+
 Each variant is ranked in every setting among the non-RALIF strategies (as if it were the
 only RALIF), and summarised across settings as ``skralif report`` does: mean rank,
 worst-case gain over random with its paired bootstrap 95% interval, the number of settings
@@ -79,6 +86,10 @@ VARIANTS = {
                                           "tau": 2.0},
     "refit head, soft pool loss, tau=8": {"refit_head": True, "pseudo_labels": "soft",
                                           "tau": 8.0},
+    "refit head, soft pool loss, no diversity": {"refit_head": True, "pseudo_labels": "soft",
+                                                 "diversity": False},
+    "refit head, soft pool loss, optimistic": {"refit_head": True, "pseudo_labels": "soft",
+                                               "score": "optimistic"},
     # influence over the layer below the head too (the CNN's last convolution), with the
     # Gauss-Newton matrix: the Hessian there is indefinite and CG stalls (bench_curvature)
     "refit head, soft pool loss, last block (Gauss-Newton)": {

@@ -95,6 +95,9 @@ def test_expectation_reproduces_influence_and_reference_formulas():
     R = 100.0
     expected = [0.7 * (R - 1.0), np.nan, (0.5 * (R + 3.0) + 0.45 * (R - 4.0)) / 2]
     np.testing.assert_allclose(ref._expectation(proba, values + R), expected)
+    # optimistic: the most helpful (lowest) change among the plausible classes only
+    optimistic = RALIFQuery(tau=1.2, score="optimistic")
+    np.testing.assert_allclose(optimistic._expectation(proba, values), [-1.0, np.nan, -4.0])
 
 
 def test_threshold_is_capped_for_few_classes():
@@ -189,7 +192,8 @@ def mlp(digits):
 
 
 @pytest.mark.parametrize("params", [
-    {}, {"diversity": False}, {"score": "reference"}, {"method": "cg"}, {"target": "all"},
+    {}, {"diversity": False}, {"score": "reference"}, {"score": "optimistic"},
+    {"method": "cg"}, {"target": "all"},
     {"method": "lissa"}, {"pseudo_labels": "soft"}, {"refit_head": True},
     {"candidates_per_query": 3},
 ])
