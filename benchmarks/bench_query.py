@@ -20,12 +20,17 @@ import argparse
 import ctypes
 import gc
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from _report import markdown_table, write_section
 from skorch import NeuralNetClassifier
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "scripts"))
+from memory_probe import CNN  # noqa: E402  (bench_memory's CNN: one net for both tables)
 
 from skralif.strategies import (
     BADGEQuery,
@@ -69,20 +74,6 @@ def data(n, seed=0):
     centers = rng.randn(10, 784)
     y = rng.randint(0, 10, n)
     return (centers[y] * 0.3 + rng.randn(n, 784)).astype(np.float32), y
-
-
-class CNN(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.body = torch.nn.Sequential(
-            torch.nn.Conv2d(3, 64, 3, padding=1), torch.nn.ReLU(),
-            torch.nn.Conv2d(64, 64, 3, padding=1), torch.nn.ReLU(), torch.nn.Dropout(0.1),
-            torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
-        )
-        self.head = torch.nn.Linear(64, 10)
-
-    def forward(self, X):
-        return self.head(self.body(X))
 
 
 def images(n, seed=0):

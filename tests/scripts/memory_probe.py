@@ -60,7 +60,7 @@ class CNN(torch.nn.Module):
         return self.head(self.body(X))
 
 
-class SmallCNN(torch.nn.Module):
+class CNN16(torch.nn.Module):
     """A 16- and a 32-channel conv layer on 1x16x16 images, pooling, a linear head: a net
     small enough to read a million images on two cores."""
 
@@ -100,7 +100,7 @@ def _default_mlp():
 
 
 #: net kind -> (module, row shape, training and inference batch sizes)
-NETS = {"cnn": (CNN, (3, 32, 32), 64, 64), "cnn16": (SmallCNN, (1, 16, 16), 32, 1024),
+NETS = {"cnn": (CNN, (3, 32, 32), 64, 64), "cnn16": (CNN16, (1, 16, 16), 32, 1024),
         "mlp": (MLP, (784,), 64, 4096),
         "default": (_default_mlp, (64,), 32, 4096)}
 
