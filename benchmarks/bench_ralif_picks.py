@@ -32,15 +32,23 @@ from skralif.strategies import RandomQuery, UncertaintyQuery
 SETTINGS = ["mnist:cold", "mnist:warm", "mnist_cnn:cold", "mnist_cnn:warm"]
 
 
-def first_query(name, regime, seed, args):
-    """The study's round-0 learner of one seed, the pool's labels and margins, and the
-    picks and RALIF scores of its first query."""
-    net, (X, y, _, _), kw = prepare(name, regime, args)
+def round_zero(name, regime, seed, args):
+    """The study's learner of one seed fitted on its initial rows, before any query (as
+    ``run_experiment`` builds it), with the setting's data and arguments."""
+    net, data, kw = prepare(name, regime, args)
     learner = ActiveLearningClassifier(net(), RALIFQuery(random_state=seed),
                                        initial_size=kw["initial_size"],
                                        query_size=kw["query_size"], n_queries=1,
+                                       initial_strategy=kw["initial_strategy"],
                                        random_state=seed)
-    next(learner.fit_iter(X, y))  # fitted on the initial rows, before any query
+    next(learner.fit_iter(*data[:2]))
+    return learner, data, kw
+
+
+def first_query(name, regime, seed, args):
+    """The pool's RALIF scores, margins and misclassified rows at the study's round 0 of
+    one seed, and the first query's picks of RALIF, margin and random."""
+    learner, (X, y, _, _), kw = round_zero(name, regime, seed, args)
     pool = learner.labeled_iter_ == -1
     X_pool, y_pool = X[pool], y[pool]
     proba = learner.predict_proba(X_pool)
