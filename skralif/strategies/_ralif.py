@@ -99,8 +99,9 @@ class RALIFQuery(QueryStrategy):
         ``min_{k in K_u} delta(u, k)``, as optimistic active learning does
         (Guo & Greiner, 2007): where two classes are plausible their expected
         changes nearly cancel (see Notes), which the expectation reads as no
-        gain. On the benchmark CNN it measured the same as the default
-        (``bench_ralif_ablation_probes``).
+        gain. At ``tau=4`` it measured the same as the default on the
+        benchmark CNN (``bench_ralif_ablation_probes``); with ``tau=2`` see
+        ``bench_ralif_ablation_optimistic``.
     diversity : bool, default=True
         k-means++ over the candidates; False takes the ``n`` best candidates.
     target : {"pool", "all"}, default="pool"
