@@ -7,6 +7,7 @@ for the Hessian ``H`` of an objective (see :mod:`skralif.influence._objectives`)
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from abc import ABCMeta, abstractmethod
@@ -29,10 +30,28 @@ def _positive_real():
 __all__ = ["InverseHVP", "ExactInverseHVP", "LiSSAInverseHVP", "CGInverseHVP", "check_backend"]
 
 
-def _solver_doc(method):
-    """Give a backend's ``inverse_hvp`` the base class's documentation."""
-    method.__doc__ = InverseHVP.inverse_hvp.__doc__
-    return method
+def _solver(method):
+    """Wrap a backend's ``inverse_hvp``: the base class's documentation, the call checked
+    (:meth:`InverseHVP._check_call`), and ``v`` scaled to a largest entry in [1, 2) by a
+    power of two (exact), the solution scaled back. The solve is linear in ``v``, so a
+    finite ``v`` never overflows inside the solver; a solution beyond float64's range is
+    refused by name instead of returned as infinity."""
+
+    @functools.wraps(method)
+    def inverse_hvp(self, objective, v):
+        v = self._check_call(objective, v)
+        largest = float(v.abs().max()) if v.numel() else 0.0
+        # 2**(e-1) <= largest < 2**e; 2**e itself may be beyond float64 (e = 1024)
+        scale = math.ldexp(1.0, math.frexp(largest)[1] - 1) if largest > 0 else 1.0
+        solution = method(self, objective, v / scale) * scale
+        if not torch.isfinite(solution).all():
+            raise ValueError(
+                f"`v` (largest entry {largest:.3g}) has an inverse-HVP beyond float64's "
+                "range; scale `v` down (the solution is linear in it) or raise `damping`.")
+        return solution
+
+    inverse_hvp.__doc__ = InverseHVP.inverse_hvp.__doc__
+    return inverse_hvp
 
 
 class InverseHVP(BaseEstimator, metaclass=ABCMeta):
@@ -124,9 +143,8 @@ class ExactInverseHVP(InverseHVP):
         self.max_memory = max_memory
         self.rtol = rtol
 
-    @_solver_doc
+    @_solver
     def inverse_hvp(self, objective, v):
-        v = self._check_call(objective, v)
         p = objective.n_params
         need = 8 * p * p / 2**30
         if need > self.max_memory:
@@ -250,9 +268,8 @@ class LiSSAInverseHVP(InverseHVP):
         self.power_iterations = power_iterations
         self.random_state = random_state
 
-    @_solver_doc
+    @_solver
     def inverse_hvp(self, objective, v):
-        v = self._check_call(objective, v)
         rng = check_random_state(self.random_state)
         n = objective.n_train
         batch = n if self.batch_size is None else min(int(self.batch_size), n)
@@ -358,9 +375,8 @@ class CGInverseHVP(InverseHVP):
         self.tol = tol
         self.max_iter = max_iter
 
-    @_solver_doc
+    @_solver
     def inverse_hvp(self, objective, v):
-        v = self._check_call(objective, v)
         x = torch.zeros_like(v)
         r, d = v.clone(), v.clone()
         rr, v_norm = float(r @ r), float(torch.linalg.vector_norm(v)) or 1.0

@@ -216,3 +216,23 @@ def test_any_vector_is_solved_or_refused_by_name(backend, v):
         assert "`v`" in str(err), str(err)
         return
     assert out.shape == (obj.n_params,) and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("backend", ["exact", "cg", "lissa"])
+@pytest.mark.parametrize("magnitude", [1.47e307, 2.0**1023, 1e-300])
+def test_solution_is_linear_in_v_at_any_magnitude(backend, magnitude):
+    """Hypothesis found ``v`` = 1.47e307 everywhere: the exact solve overflowed inside and
+    returned infinity. The solve is linear in ``v``: it now scales ``v`` first, so a
+    huge or tiny ``v`` gives the scaled solution, or a refusal naming `v` when the
+    solution itself is beyond float64."""
+    obj, v = ridge_problem()
+    solver = check_backend(backend, random_state=0) if backend == "lissa" else \
+        check_backend(backend)
+    unit = solver.inverse_hvp(obj, v / np.abs(v).max())
+    try:
+        out = solver.inverse_hvp(obj, v / np.abs(v).max() * magnitude)
+    except ValueError as err:
+        assert "`v`" in str(err) and "float64" in str(err)
+        assert (unit.abs().max() * magnitude).item() > np.finfo(np.float64).max / 2
+        return
+    torch.testing.assert_close(out / magnitude, unit, rtol=1e-6, atol=0)
