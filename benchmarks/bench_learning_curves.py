@@ -249,7 +249,7 @@ def results(name, regime, args):
 
 
 def verdict(rows):
-    """RALIF (exact, influence) against random and the best baseline of one setting."""
+    """RALIF (its defaults) against random and the best baseline of one setting."""
     by = {r["strategy"]: r for r in rows}
     ralif = by["ralif"]
     baselines = [r for r in rows if not r["strategy"].startswith(("ralif", "random"))]
@@ -258,20 +258,23 @@ def verdict(rows):
             ralif["aulc_mean"] >= best["aulc_mean"], best["strategy"])
 
 
+def data_arguments(parser):
+    """The paths of the data files that :func:`split` reads, as ``parser`` arguments."""
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data"
+    parser.add_argument("--mnist", default=str(shared / "mnist-t10k"),
+                        help="folder of the MNIST IDX files")
+    parser.add_argument("--usps", default=str(shared / "usps" / "zip.test.gz"),
+                        help="USPS's zip.test.gz (validation settings only)")
+    parser.add_argument("--ag-news", default=str(shared / "ag_news" / "test.csv.gz"),
+                        help="AG News's test.csv.gz (validation setting ag_news only)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=DEFAULT_DATASETS,
                         choices=list(SETTINGS))
     parser.add_argument("--regimes", nargs="+", default=["cold", "warm"])
-    parser.add_argument("--mnist", default=str(Path(__file__).resolve().parents[2]
-                                                / "shared" / "data" / "mnist-t10k"),
-                        help="folder of the MNIST IDX files")
-    parser.add_argument("--usps", default=str(Path(__file__).resolve().parents[2] / "shared"
-                                              / "data" / "usps" / "zip.test.gz"),
-                        help="USPS's zip.test.gz (validation settings only)")
-    parser.add_argument("--ag-news", default=str(Path(__file__).resolve().parents[2] / "shared"
-                                                 / "data" / "ag_news" / "test.csv.gz"),
-                        help="AG News's test.csv.gz (validation setting ag_news only)")
+    data_arguments(parser)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--strategies", nargs="+", default=STRATEGIES)
@@ -330,7 +333,7 @@ def main():
         "fewer than the budget at which the mean curve first reaches random's final mean "
         "accuracy. Gain: mean paired AULC difference from random in points (x100), with "
         "a 95% bootstrap interval over seeds; rank: of the mean AULC in the setting.\n\n"
-        "### Goals for RALIF (exact, influence score)\n\n"
+        "### Goals for RALIF (RALIFQuery's defaults)\n\n"
         + markdown_table(["setting", "AULC >= random (mean)", "win rate vs random",
                           "AULC >= best baseline"], verdicts)
         + f"\n\nAt least the best baseline on {n_best} of {len(verdicts)} settings.\n\n"

@@ -10,6 +10,9 @@ when it becomes RALIFQuery's default. ``--decide VARIANT ...`` applies issue 25'
 pre-registered rule (``_protocol.adopt``) to each variant against the study's ``ralif``
 (RALIFQuery's defaults) over the 16 development settings, from the runs kept, and writes
 the decision with the section; a variant without runs on all 16 gets no decision.
+``--compare VARIANT ...`` reports a variant's paired differences to the study's ``ralif``
+on the settings run, with no decision: how a change decided on development settings is
+reported on validation ones, before ``--adopt`` replaces the study's ``ralif``.
 
 Candidates put to the rule, each written here before its development runs: ``refit
 head`` and ``no refit`` (2026-12-04: not adopted); ``refit head, soft pool loss, tau=2``
@@ -26,7 +29,12 @@ the defaults with ``score="optimistic"`` and ``tau=2``. What informed it: the ca
 below (the score's ranking alone loses to random on the CNN; a row with several plausible
 classes averages changes that nearly cancel, and ``tau=2`` lets more rows have several), and
 one run on ``mnist_cnn`` cold, +3.47 AULC points over random against the defaults' +2.56,
-``tau=2``'s +3.15 and margin's +3.03. No validation setting was looked at.
+``tau=2``'s +3.15 and margin's +3.03. No validation setting was looked at. Adopted by the
+rule (section ``bench_ralif_ablation_optimistic``) and made RALIFQuery's default on
+2026-12-05; then run once on the 8 validation settings (``--compare``, section
+``bench_ralif_ablation_validation``) and made the study's ``ralif`` everywhere with
+``--adopt``. Every variant here names ``score`` and ``tau`` since, so that the ones run
+before keep their meaning (``influence`` and 4, the defaults they ran with).
 
 Probes on the CNN only, not candidates (2026-12-05): ``refit head, soft pool loss, last
 block (Gauss-Newton)``, issue 25's lead "influence over the last convolutional block",
@@ -50,25 +58,28 @@ whose interval lies above zero, the mean gain.
 """
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 from _protocol import DEVELOPMENT
 from _protocol import adopt as protocol_rule
 from _report import markdown_table, write_section
 from _runs import completed
-from bench_learning_curves import FIGURES, SETTINGS, prepare
+from bench_learning_curves import FIGURES, SETTINGS, data_arguments, prepare
 
 from skralif import RALIFQuery
-from skralif.evaluation import ALResults, across_settings, run_experiment
+from skralif.evaluation import ALResults, across_settings, paired_bootstrap, run_experiment
 
-#: variant -> RALIFQuery parameters; each says ``refit_head`` and ``pseudo_labels`` so that
-#: its meaning does not depend on the defaults of the day
+#: variant -> RALIFQuery parameters; each says ``refit_head``, ``pseudo_labels``, ``score``
+#: and ``tau`` so that its meaning does not depend on the defaults of the day
 #: the layer below the head: the MLPs' second Linear, the benchmark CNN's last convolution
 TWO_LAYERS = ["body.3.weight", "body.3.bias"]
+#: RALIFQuery's score and threshold until 2026-12-05, which every variant below ran with
+#: unless it names its own
+_UNTIL_2026_12_05 = {"score": "influence", "tau": 4.0}
 _PAPER = {"refit_head": False, "pseudo_labels": "hard"}
 _REFIT = {"refit_head": True, "pseudo_labels": "hard"}
-VARIANTS = {
+VARIANTS = {name: {**params, **{k: v for k, v in _UNTIL_2026_12_05.items() if k not in params}}
+            for name, params in {
     "no refit": _PAPER,
     "no refit, run here": _PAPER,
     "no refit, reference score": {**_PAPER, "score": "reference"},
@@ -103,8 +114,10 @@ VARIANTS = {
     "refit head, soft pool loss, last block (Gauss-Newton)": {
         "refit_head": True, "pseudo_labels": "soft", "params": TWO_LAYERS,
         "curvature": "gauss-newton"},
-}
+}.items()}
 VARIANT_RUNS = FIGURES / "variants"
+#: the variant that RALIFQuery's defaults were from 2026-12-04 to 2026-12-05
+PREVIOUS_DEFAULTS = "refit head, soft pool loss"
 
 
 def settings_with_results(tag):
@@ -149,10 +162,21 @@ def with_variant(study, runs, variant):
                      study.settings)
 
 
-def adopt(study_path, runs, variant):
-    """Make ``variant``'s runs the study's ``ralif`` and drop its other RALIF columns
-    (their runs stay in the variants' file under explicit names)."""
+def adopt(study_path, runs_path, variant):
+    """Make ``variant``'s runs (kept in ``runs_path``) the study's ``ralif`` and drop its
+    other RALIF columns. Their runs stay in the variants' file under explicit names: the
+    study's ``ralif`` is added there as :data:`PREVIOUS_DEFAULTS` when that file lacks it
+    (a setting first run when those were RALIFQuery's defaults), so no run is lost."""
     study = ALResults.from_json(study_path)
+    runs = ALResults.from_json(runs_path)
+    if PREVIOUS_DEFAULTS not in runs.strategies and variant != PREVIOUS_DEFAULTS:
+        if "ralif" not in study.strategies or study.settings.get("ralif") is not None:
+            raise SystemExit(f"{study_path}: its 'ralif' is not RALIFQuery's defaults of "
+                             f"before 2026-12-05 and {runs_path} lacks {PREVIOUS_DEFAULTS!r}")
+        previous = study.accuracy[study.strategies.index("ralif")]
+        runs = ALResults(runs.strategies + [PREVIOUS_DEFAULTS], runs.seeds, runs.n_labeled,
+                         np.concatenate([runs.accuracy, previous[None]]), runs.settings)
+        runs.to_json(runs_path)
     keep = [s for s in study.strategies if not s.startswith("ralif")]
     accuracy = np.stack([runs.accuracy[runs.strategies.index(variant)]]
                         + [study.accuracy[study.strategies.index(s)] for s in keep])
@@ -162,12 +186,11 @@ def adopt(study_path, runs, variant):
         study_path)
 
 
-def decide(variant, tag):
-    """The pre-registered rule's :class:`_protocol.Decision` on making ``variant``
-    RALIFQuery's default, from its kept runs paired with the study's ``ralif`` on every
-    development setting; None, and the settings it lacks, if it has not run on all."""
+def paired_differences(variant, tag, settings):
+    """Per-seed AULC differences ``variant - ralif`` (the study's) on each of ``settings``
+    (``<dataset>_<regime>``) from the kept runs, and the settings without runs to pair."""
     differences, lacking = {}, []
-    for setting in DEVELOPMENT:
+    for setting in settings:
         path = VARIANT_RUNS / f"{setting}{tag}.json"
         runs = ALResults.from_json(path) if path.exists() else None
         study = ALResults.from_json(FIGURES / f"{setting}{tag}.json")
@@ -176,7 +199,27 @@ def decide(variant, tag):
             continue
         differences[setting] = (runs.aulc()[runs.strategies.index(variant)]
                                 - study.aulc()[study.strategies.index("ralif")])
+    return differences, lacking
+
+
+def decide(variant, tag):
+    """The pre-registered rule's :class:`_protocol.Decision` on making ``variant``
+    RALIFQuery's default, from its kept runs paired with the study's ``ralif`` on every
+    development setting; None, and the settings it lacks, if it has not run on all."""
+    differences, lacking = paired_differences(variant, tag, DEVELOPMENT)
     return (None if lacking else protocol_rule(differences)), lacking
+
+
+def _comparison_text(variant, tag, settings):
+    """``variant`` against the study's ``ralif`` on ``settings``, each a paired mean
+    difference with its 95% interval, in points; no decision."""
+    differences, lacking = paired_differences(variant, tag, settings)
+    cells = []
+    for setting, d in differences.items():
+        mean, low, high = (100 * v for v in paired_bootstrap(d))
+        cells.append(f"{setting} {mean:+.2f} [{low:+.2f}, {high:+.2f}]")
+    missing = f" Not run on {', '.join(lacking)}." if lacking else ""
+    return f"- `{variant}`: " + "; ".join(cells) + "." + missing
 
 
 def _decision_text(variant, tag):
@@ -209,8 +252,7 @@ def main():
                         help="name:regime pairs (default: every setting of the study but "
                              "mnist_cnn)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
-    parser.add_argument("--mnist", default=str(Path(__file__).resolve().parents[2]
-                                                / "shared" / "data" / "mnist-t10k"))
+    data_arguments(parser)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--tag", default=None,
@@ -226,6 +268,10 @@ def main():
     parser.add_argument("--decide", nargs="+", default=[], choices=VARIANTS,
                         help="apply the pre-registered rule of benchmarks/_protocol.py to "
                              "these variants against the defaults (the study's ralif)")
+    parser.add_argument("--compare", nargs="+", default=[], choices=VARIANTS,
+                        help="report these variants' paired differences to the study's ralif "
+                             "on --settings, without a decision (for validation settings; "
+                             "before --adopt replaces the study's ralif)")
     parser.add_argument("--no-run", action="store_true",
                         help="summarise the kept runs only; a variant is then summarised "
                              "over the settings it has runs for")
@@ -245,7 +291,8 @@ def main():
                              f"{args.seeds}; run bench_learning_curves.py --seeds {args.seeds}")
         runs = variant_runs(name, regime, args.variants, args)
         if args.adopt:
-            adopt(FIGURES / f"{name}_{regime}{args.tag}.json", runs, args.adopt)
+            adopt(FIGURES / f"{name}_{regime}{args.tag}.json",
+                  VARIANT_RUNS / f"{name}_{regime}{args.tag}.json", args.adopt)
         for v in args.variants:
             if runs is not None and v in runs.strategies:
                 per_variant[v][setting.replace(":", " ")] = with_variant(study, runs, v)
@@ -277,6 +324,13 @@ def main():
                           "[95% CI] (setting)", "settings with CI > 0", "mean gain"], rows)
         + "\n\nGain over random per setting:\n\n"
         + markdown_table(["variant"] + names, gains))
+    if args.compare:
+        compared = [s.replace(":", "_") for s in settings]
+        comparisons = [_comparison_text(v, args.tag, compared) for v in args.compare]
+        print("\n".join(comparisons), flush=True)
+        body += ("\n\nEach variant against the study's `ralif` (RALIFQuery's defaults when "
+                 "the study ran), paired AULC differences in points with 95% intervals; "
+                 "no decision is taken here:\n\n" + "\n".join(comparisons))
     if args.decide:
         decisions = [_decision_text(v, args.tag) for v in args.decide]
         print("\n".join(decisions), flush=True)

@@ -125,7 +125,10 @@ def test_predicted_loss_reduction_is_ralifs_top_scores_relative_to_the_first(con
     mlp_net = confident_net
     criterion = PredictedLossReduction(threshold=2.0, patience=2)
     criterion.update(mlp_net, X_pool, X_labeled=X_lab, y_labeled=y_lab, n=10)
-    scores = RALIFQuery().score_samples(mlp_net, X_pool, X_labeled=X_lab, y_labeled=y_lab)
+    # the decrease expected over the plausible labels, with which the threshold was chosen,
+    # not RALIFQuery's default (optimistic) score
+    expected = RALIFQuery(score="influence", tau=4.0)
+    scores = expected.score_samples(mlp_net, X_pool, X_labeled=X_lab, y_labeled=y_lab)
     top = np.sort(np.nan_to_num(scores, nan=0.0))[::-1][:10]
     assert criterion.reductions_ == [pytest.approx(top.sum())]
     assert criterion.values_ == [1.0] and not criterion.stop_  # patience 2: one round
@@ -141,7 +144,7 @@ def test_a_round_where_ralif_excludes_every_row_never_counts(mlp_net, digits):
     X = digits[0]
     # this 16-unit net is unsure of every row: no class reaches tau / C, all excluded
     # (with its trained head; refitted on its 300 labels it would be surer)
-    ralif = RALIFQuery(refit_head=False)
+    ralif = RALIFQuery(refit_head=False, tau=4.0)
     assert np.isnan(ralif.score_samples(mlp_net, X[300:400], X_labeled=X[:300])).all()
     criterion = PredictedLossReduction(strategy=ralif, threshold=1.0, patience=1)
     criterion.update(mlp_net, X[300:400], X_labeled=X[:300], n=10)

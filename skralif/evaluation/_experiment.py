@@ -31,7 +31,7 @@ STRATEGIES = {
     "ralif": lambda: RALIFQuery(),
     "ralif-cg": lambda: RALIFQuery(method="cg"),
     "ralif-lissa": lambda: RALIFQuery(method="lissa"),
-    "ralif-reference": lambda: RALIFQuery(score="reference"),
+    "ralif-reference": lambda: RALIFQuery(score="reference", tau=4.0),  # the released code
     "ralif-nodiversity": lambda: RALIFQuery(diversity=False),
     "ralif-lowmem": lambda: RALIFQuery(keep_features=False),
     "random": lambda: RandomQuery(),

@@ -417,7 +417,10 @@ class PredictedLossReduction(StoppingCriterion):
         Rounds in a row below ``threshold`` before stopping.
     strategy : RALIFQuery or None, default=None
         Scores the pool (its ``damping``, ``tau``, ``method``, ...); None is
-        ``RALIFQuery()``.
+        ``RALIFQuery(score="influence", tau=4.0)``: the decrease *expected*
+        over each row's plausible labels, with which ``threshold`` was chosen
+        (RALIFQuery's own default, since 2026-12-05, scores the most helpful
+        label, an optimistic figure for a stopping rule).
 
     Attributes
     ----------
@@ -450,7 +453,8 @@ class PredictedLossReduction(StoppingCriterion):
                              "built on the labeled rows.")
         reduction = 0.0
         if n_rows(X_pool):
-            strategy = RALIFQuery() if self.strategy is None else self.strategy
+            strategy = (RALIFQuery(score="influence", tau=4.0) if self.strategy is None
+                        else self.strategy)
             scores = strategy.score_samples(estimator, X_pool, X_labeled=X_labeled,
                                             y_labeled=y_labeled)
             # every row excluded (no plausible class): RALIF predicts nothing this round
