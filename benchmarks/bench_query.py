@@ -43,6 +43,9 @@ from skralif.strategies import (
 
 STRATEGIES = {
     "ralif (exact)": RALIFQuery(random_state=0),
+    # the defaults until 2026-12-05: what the change of score and tau costs, in one run
+    "ralif (exact), expected score, tau=4": RALIFQuery(score="influence", tau=4.0,
+                                                       random_state=0),
     "ralif (exact), no refit": RALIFQuery(refit_head=False, random_state=0),
     "ralif (cg)": RALIFQuery(method="cg", random_state=0),
     "ralif (lissa)": RALIFQuery(method="lissa", random_state=0),

@@ -177,7 +177,7 @@ class RALIFQuery(QueryStrategy):
         :data:`KEEP_FEATURES_BYTES` (64 MiB: 131,072 rows of 128 features),
         so small pools pay one encoder pass and large ones keep the memory of
         ``predict_proba`` (``bench_memory``: kept, a 1M-row pool of the default
-        MLP took 664 MiB against ``predict_proba``'s 100). Dask pools always
+        MLP took 635 MiB against ``predict_proba``'s 100). Dask pools always
         recompute, in the workers.
     random_state : int, RandomState instance or None, default=None
         Seeds the diversity step (and a LiSSA backend given by name).
