@@ -45,7 +45,7 @@ FROM_LABELS = 100
 def data(name, args):
     if name != "usps":
         test_rows, net_params, scale, _ = SETTINGS[name]
-        return (*split(name, args.mnist, test_rows), net_params, scale)
+        return (*split(name, args, test_rows), net_params, scale)
     test_rows, net_params, scale = USPS
     X, y = load_usps(args.usps)
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=test_rows, stratify=y,
