@@ -317,9 +317,9 @@ def main():
         "(x100) over random with paired bootstrap 95% intervals over seeds. A variant that "
         "was not run everywhere is summarised over the settings it ran on. Pairing check: "
         "a variant that runs the study's RALIF settings gives the study's curves seed by "
-        "seed (`no refit, run here` against the study before RALIFQuery's defaults changed, "
-        "`refit head, soft pool loss` after), so every variant is compared on exactly the "
-        "same initial sets and nets.\n\n"
+        "seed (`no refit, run here` against the study before RALIFQuery's defaults first "
+        "changed, `refit head, soft pool loss` between the two changes), so every variant is "
+        "compared on exactly the same initial sets and nets.\n\n"
         + markdown_table(["variant", "RALIFQuery settings", "mean rank", "worst-case gain "
                           "[95% CI] (setting)", "settings with CI > 0", "mean gain"], rows)
         + "\n\nGain over random per setting:\n\n"
