@@ -56,6 +56,16 @@ def test_results_round_trip_through_json_and_csv(tmp_path):
     assert again.strategies == res.strategies and again.seeds == res.seeds
 
 
+def test_results_built_from_lists_work_like_arrays(tmp_path):
+    # to_json called .tolist() on n_labeled and failed on a list (found writing a test)
+    res = ALResults(("random", "a"), (0,), [10, 20], [[[0.5, 0.6]], [[0.5, 0.7]]])
+    assert res.strategies == ["random", "a"] and res.seeds == [0]
+    res.to_json(tmp_path / "r.json")
+    back = ALResults.from_json(tmp_path / "r.json")
+    np.testing.assert_array_equal(back.accuracy, res.accuracy)
+    np.testing.assert_array_equal(back.aulc(), res.aulc())
+
+
 def test_display_plots_a_band_per_strategy():
     import matplotlib
 

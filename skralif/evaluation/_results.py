@@ -25,9 +25,9 @@ class ALResults:
         Strategy names, the first axis of ``accuracy``.
     seeds : list of int
         Seeds, the second axis.
-    n_labeled : ndarray of shape (n_rounds + 1,)
+    n_labeled : array-like of shape (n_rounds + 1,)
         Labels after each round (the initial set first).
-    accuracy : ndarray of shape (n_strategies, n_seeds, n_rounds + 1)
+    accuracy : array-like of shape (n_strategies, n_seeds, n_rounds + 1)
         Test accuracy.
     settings : dict
         Experiment settings, kept with the results.
@@ -38,6 +38,12 @@ class ALResults:
     n_labeled: np.ndarray
     accuracy: np.ndarray
     settings: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        # lists and tuples are fine too: every method (and to_json) works on arrays
+        self.strategies, self.seeds = list(self.strategies), list(self.seeds)
+        self.n_labeled = np.asarray(self.n_labeled)
+        self.accuracy = np.asarray(self.accuracy, dtype=float)
 
     def aulc(self):
         """Normalised area under each learning curve, shape ``(n_strategies, n_seeds)``.
