@@ -17,12 +17,11 @@ section of ``benchmarks/RESULTS.md``.
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 from _report import markdown_table, write_section
-from bench_learning_curves import SETTINGS, split
+from bench_learning_curves import SETTINGS, data_arguments, split
 from joblib import Parallel, delayed
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
@@ -33,7 +32,6 @@ from skralif.datasets import load_usps
 from skralif.evaluation import choose_temperature, estimate_accuracy, scale_temperature
 from skralif.nets import default_net
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 #: dataset -> (initial labels, labels per round, rounds, audit rows per round)
 BUDGETS = {"digits": (30, 20, 15, 5), "mnist": (50, 50, 8, 10), "usps": (30, 20, 15, 5)}
 #: USPS (validation only): the digits net, as it would be used unchanged
@@ -124,11 +122,11 @@ def summarise(runs):
 
 def run_arguments(description, budgets, seeds):
     """The arguments every simulated-runs benchmark takes: datasets (the keys of
-    ``budgets``), where MNIST and USPS lie, seeds, jobs and torch threads per run."""
+    ``budgets``), where the data files lie (those of ``bench_learning_curves.split``,
+    which :func:`data` calls), seeds, jobs and torch threads per run."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--datasets", nargs="+", default=list(budgets), choices=list(budgets))
-    parser.add_argument("--mnist", default=str(SHARED / "mnist-t10k"))
-    parser.add_argument("--usps", default=str(SHARED / "usps" / "zip.test.gz"))
+    data_arguments(parser)
     parser.add_argument("--seeds", type=int, default=seeds)
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")

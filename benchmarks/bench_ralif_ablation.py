@@ -78,8 +78,7 @@ TWO_LAYERS = ["body.3.weight", "body.3.bias"]
 _UNTIL_2026_12_05 = {"score": "influence", "tau": 4.0}
 _PAPER = {"refit_head": False, "pseudo_labels": "hard"}
 _REFIT = {"refit_head": True, "pseudo_labels": "hard"}
-VARIANTS = {name: {**params, **{k: v for k, v in _UNTIL_2026_12_05.items() if k not in params}}
-            for name, params in {
+VARIANTS = {name: {**_UNTIL_2026_12_05, **params} for name, params in {
     "no refit": _PAPER,
     "no refit, run here": _PAPER,
     "no refit, reference score": {**_PAPER, "score": "reference"},
